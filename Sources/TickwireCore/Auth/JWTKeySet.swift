@@ -1,0 +1,154 @@
+import Crypto
+import CryptoExtras
+import TickwireProtocol
+import TickwireWebSocket
+
+/// The keys the gateway accepts tokens from. Each key admits only the algorithms
+/// of its own type, whatever a token's header names (PROTOCOL.md section 1):
+/// a shared secret admits HS256/384/512, an RSA key RS256/384/512, a P-256 key
+/// ES256 and an Ed25519 key EdDSA.
+public struct JWTKeySet: Sendable {
+    public enum Key: Sendable {
+        case hmac([UInt8])
+        case rsa(_RSA.Signing.PublicKey)
+        case p256(P256.Signing.PublicKey)
+        case ed25519(Curve25519.Signing.PublicKey)
+
+        var algorithms: Set<String> {
+            switch self {
+            case .hmac: ["HS256", "HS384", "HS512"]
+            case .rsa: ["RS256", "RS384", "RS512"]
+            case .p256: ["ES256"]
+            case .ed25519: ["EdDSA", "Ed25519"]
+            }
+        }
+
+        var kind: String {
+            switch self {
+            case .hmac: "HMAC secret"
+            case .rsa: "RSA public key"
+            case .p256: "EC P-256 public key"
+            case .ed25519: "Ed25519 public key"
+            }
+        }
+    }
+
+    public struct Entry: Sendable {
+        public var key: Key
+        /// Matched against the token header's `kid` when both are present.
+        public var keyID: String?
+    }
+
+    public private(set) var entries: [Entry] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { entries.isEmpty }
+
+    public mutating func add(_ key: Key, keyID: String? = nil) {
+        entries.append(Entry(key: key, keyID: keyID))
+    }
+
+    /// One line per key, for the startup log.
+    public var summary: String {
+        entries.map { entry in entry.keyID.map { "\(entry.key.kind) (kid \($0))" } ?? entry.key.kind }
+            .joined(separator: ", ")
+    }
+
+    /// The keys that may verify a token with this header.
+    func candidates(algorithm: String, keyID: String?) -> [Key] {
+        entries.filter { entry in
+            guard entry.key.algorithms.contains(algorithm) else { return false }
+            if let keyID, let entryID = entry.keyID { return keyID == entryID }
+            return true
+        }.map(\.key)
+    }
+}
+
+/// Why a key file could not be used. The message is one line, fit for the CLI.
+public struct KeyLoadingError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension JWTKeySet {
+    /// Reads a PEM public key: RSA (2048 bits or more), EC P-256 or Ed25519, as SPKI (`BEGIN PUBLIC KEY`)
+    /// or PKCS#1 (`BEGIN RSA PUBLIC KEY`).
+    public static func parsePEM(_ pem: String) throws(KeyLoadingError) -> Key {
+        if let key = try? _RSA.Signing.PublicKey(pemRepresentation: pem) { return .rsa(key) }
+        if let key = try? P256.Signing.PublicKey(pemRepresentation: pem) { return .p256(key) }
+        if let der = pemBody(pem), let key = ed25519(fromSPKI: der) { return .ed25519(key) }
+        if pem.contains("PRIVATE KEY") {
+            throw KeyLoadingError("the PEM holds a private key; give the gateway the public key only")
+        }
+        if let der = pemBody(pem), (try? _RSA.Signing.PublicKey(unsafeDERRepresentation: der)) != nil {
+            throw KeyLoadingError("RSA keys shorter than 2048 bits are refused")
+        }
+        throw KeyLoadingError("not a PEM public key of a supported type (RSA, EC P-256, Ed25519)")
+    }
+
+    static func pemBody(_ pem: String) -> [UInt8]? {
+        let lines = pem.split(whereSeparator: \.isNewline).map { line in
+            String(line.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        }
+        guard let begin = lines.firstIndex(where: { $0.hasPrefix("-----BEGIN ") }),
+            let end = lines.lastIndex(where: { $0.hasPrefix("-----END ") }), begin < end
+        else { return nil }
+        return Base64.decode(lines[(begin + 1)..<end].joined())
+    }
+
+    /// SubjectPublicKeyInfo of an Ed25519 key: a fixed 12-byte prefix, then the 32-byte key.
+    static let ed25519SPKIPrefix: [UInt8] = [0x30, 0x2A, 0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, 0x70, 0x03, 0x21, 0x00]
+
+    static func ed25519(fromSPKI der: [UInt8]) -> Curve25519.Signing.PublicKey? {
+        guard der.count == 44, Array(der.prefix(12)) == ed25519SPKIPrefix else { return nil }
+        return try? Curve25519.Signing.PublicKey(rawRepresentation: der.suffix(32))
+    }
+
+    /// Reads a JWKS document (`{"keys":[...]}`): RSA (`n`, `e`), EC P-256 (`x`, `y`), OKP Ed25519 (`x`)
+    /// and `oct` (`k`) keys. Keys with `use` other than `sig` are skipped; an unsupported key is an error.
+    public static func parseJWKS(_ bytes: [UInt8]) throws(KeyLoadingError) -> JWTKeySet {
+        let document: JSONValue
+        do { document = try JSONParser.parse(bytes) } catch { throw KeyLoadingError("JWKS is not valid JSON: \(error)") }
+        guard case .array(let keys)? = document.objectValue?["keys"] else {
+            throw KeyLoadingError("JWKS must be an object with a \"keys\" array")
+        }
+        var set = JWTKeySet()
+        for (index, value) in keys.enumerated() {
+            guard let jwk = value.objectValue else { throw KeyLoadingError("JWKS key \(index) is not an object") }
+            if let use = jwk["use"]?.stringValue, use != "sig" { continue }
+            func field(_ name: String) throws(KeyLoadingError) -> [UInt8] {
+                guard let text = jwk[name]?.stringValue, let bytes = Base64.decode(text) else {
+                    throw KeyLoadingError("JWKS key \(index) lacks a base64url \"\(name)\"")
+                }
+                return bytes
+            }
+            let keyID = jwk["kid"]?.stringValue
+            switch (jwk["kty"]?.stringValue, jwk["crv"]?.stringValue) {
+            case ("RSA", _):
+                let n = try field("n")
+                let e = try field("e")
+                guard let key = try? _RSA.Signing.PublicKey(n: n, e: e) else {
+                    throw KeyLoadingError("JWKS key \(index): RSA key refused (2048 bits or more required)")
+                }
+                set.add(.rsa(key), keyID: keyID)
+            case ("EC", "P-256"):
+                guard let key = try? P256.Signing.PublicKey(rawRepresentation: try field("x") + field("y")) else {
+                    throw KeyLoadingError("JWKS key \(index): invalid P-256 point")
+                }
+                set.add(.p256(key), keyID: keyID)
+            case ("OKP", "Ed25519"):
+                guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: try field("x")) else {
+                    throw KeyLoadingError("JWKS key \(index): invalid Ed25519 key")
+                }
+                set.add(.ed25519(key), keyID: keyID)
+            case ("oct", _):
+                set.add(.hmac(try field("k")), keyID: keyID)
+            case (let kty, let crv):
+                throw KeyLoadingError("JWKS key \(index): unsupported key type \(kty ?? "?")\(crv.map { " \($0)" } ?? "")")
+            }
+        }
+        guard !set.isEmpty else { throw KeyLoadingError("JWKS holds no signing keys") }
+        return set
+    }
+}

@@ -1,0 +1,91 @@
+import CoreMetrics
+import NIOCore
+import TickwireProtocol
+
+/// The gateway's metrics, created once through swift-metrics (the executable installs
+/// a Prometheus factory). Hot-path counts are added up per drain, not per frame.
+public final class GatewayMetrics: Sendable {
+    let connectionsActive: Gauge
+    let connects: Counter
+    let reconnects: Counter
+    let refusedFull: Counter
+    let sentByEvent: [String: Counter]
+    let receivedByAction: [String: Counter]
+    let errorsByCode: [ErrorCode: Counter]
+    let closesByCode: [UInt16: Counter]
+    let otherCloses: Counter
+    let priceDeliveryLatency: Timer
+    let notificationDeliveryLatency: Timer
+    public let brokerLag: Timer
+    public let brokerReconnects: Counter
+    public let droppedMessages: Counter
+
+    static let events = [
+        "connected", "price_update", "price_batch", "transaction_update", "balance_update", "notification", "pong",
+        "subscribed", "unsubscribed", "authenticated", "error",
+    ]
+    static let actions = ["subscribe", "unsubscribe", "ping", "auth", "invalid", "binary"]
+    static let closeCodes: [UInt16] = [1000, 1001, 1002, 1006, 1007, 1008, 1009, 1011, 1013, 4001, 4008, 4009]
+
+    public init(brokerName: String = "memory") {
+        connectionsActive = Gauge(label: "tickwire_connections_active")
+        connects = Counter(label: "tickwire_connects_total")
+        reconnects = Counter(label: "tickwire_reconnects_total")
+        refusedFull = Counter(label: "tickwire_connections_refused_total", dimensions: [("reason", "full")])
+        sentByEvent = Dictionary(uniqueKeysWithValues: Self.events.map {
+            ($0, Counter(label: "tickwire_messages_sent_total", dimensions: [("event", $0)]))
+        })
+        receivedByAction = Dictionary(uniqueKeysWithValues: Self.actions.map {
+            ($0, Counter(label: "tickwire_messages_received_total", dimensions: [("action", $0)]))
+        })
+        errorsByCode = Dictionary(uniqueKeysWithValues: ErrorCode.allCases.map {
+            ($0, Counter(label: "tickwire_errors_total", dimensions: [("code", $0.rawValue)]))
+        })
+        closesByCode = Dictionary(uniqueKeysWithValues: Self.closeCodes.map {
+            ($0, Counter(label: "tickwire_disconnects_total", dimensions: [("code", String($0))]))
+        })
+        otherCloses = Counter(label: "tickwire_disconnects_total", dimensions: [("code", "other")])
+        priceDeliveryLatency = Timer(label: "tickwire_delivery_latency_seconds", dimensions: [("kind", "price")])
+        notificationDeliveryLatency = Timer(
+            label: "tickwire_delivery_latency_seconds", dimensions: [("kind", "notification")])
+        brokerLag = Timer(label: "tickwire_broker_lag_seconds", dimensions: [("broker", brokerName)])
+        brokerReconnects = Counter(label: "tickwire_broker_reconnects_total", dimensions: [("broker", brokerName)])
+        droppedMessages = Counter(label: "tickwire_broker_dropped_messages_total", dimensions: [("broker", brokerName)])
+    }
+
+    public func connectionOpened(active: Int, isReconnect: Bool) {
+        connects.increment()
+        if isReconnect { reconnects.increment() }
+        connectionsActive.record(active)
+    }
+
+    public func connectionClosed(active: Int, code: UInt16?) {
+        connectionsActive.record(active)
+        (code.flatMap { closesByCode[$0] } ?? otherCloses).increment()
+    }
+
+    public func connectionRefusedFull() { refusedFull.increment() }
+
+    public func sent(_ message: ServerMessage) {
+        sentByEvent[message.eventName]?.increment()
+        if case .error(let violation, _) = message { errorsByCode[violation.code]?.increment() }
+    }
+
+    public func received(action: String) {
+        receivedByAction[action]?.increment()
+    }
+
+    func countBroadcastFrames(prices: Int, notifications: Int) {
+        if prices > 0 { sentByEvent["price_update"]?.increment(by: Int64(prices)) }
+        if notifications > 0 { sentByEvent["notification"]?.increment(by: Int64(notifications)) }
+    }
+
+    func recordPriceDelivery(since releasedAt: NIODeadline) {
+        priceDeliveryLatency.recordNanoseconds(Int64((NIODeadline.now() - releasedAt).nanoseconds))
+    }
+
+    func recordNotificationDelivery(since publishedAt: Timestamp) {
+        let milliseconds = Timestamp.now().millisecondsSinceEpoch - publishedAt.millisecondsSinceEpoch
+        notificationDeliveryLatency.recordNanoseconds(max(0, milliseconds) * 1_000_000)
+    }
+}

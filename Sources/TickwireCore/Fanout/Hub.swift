@@ -1,0 +1,94 @@
+import NIOCore
+import TickwireProtocol
+import TickwireWebSocket
+
+/// The gateway-wide side of fan-out: one `LoopHub` per event loop, and the
+/// encode-once step. A broadcast is encoded here into one complete WebSocket
+/// frame, and that buffer is handed to every loop.
+public final class Hub: Sendable {
+    public let symbols: SymbolTable
+    public let metrics: GatewayMetrics
+    public let interest: InterestTracker
+    private let loopsByID: [ObjectIdentifier: LoopHub]
+    public let loops: [LoopHub]
+
+    public init(eventLoops: [EventLoop], symbols: SymbolTable, metrics: GatewayMetrics) {
+        self.symbols = symbols
+        self.metrics = metrics
+        let interest = InterestTracker()
+        self.interest = interest
+        self.loops = eventLoops.map { LoopHub(eventLoop: $0, symbols: symbols, metrics: metrics, interest: interest) }
+        self.loopsByID = Dictionary(uniqueKeysWithValues: loops.map { (ObjectIdentifier($0.eventLoop), $0) })
+    }
+
+    /// The registry of the loop a connection lives on.
+    public func loopHub(for eventLoop: EventLoop) -> LoopHub {
+        guard let loopHub = loopsByID[ObjectIdentifier(eventLoop)] else {
+            preconditionFailure("event loop \(eventLoop) is not one of the hub's loops")
+        }
+        return loopHub
+    }
+
+    /// Sends a released price to every subscriber of its symbol on every loop.
+    public func broadcast(_ price: PriceUpdate, symbolIndex: Int) {
+        let frame = Self.encodeFrame(.priceUpdate(price))
+        let releasedAt = NIODeadline.now()
+        for loop in loops {
+            loop.enqueue(.price(symbol: symbolIndex, price: price, frame: frame, releasedAt: releasedAt))
+        }
+    }
+
+    /// Sends a notification to every connection of the user that subscribed.
+    public func deliver(_ notification: NotificationEnvelope, toUser userID: String) {
+        let frame = Self.encodeFrame(.notification(notification))
+        for loop in loops {
+            loop.enqueue(.notification(userID: userID, id: notification.id, frame: frame, publishedAt: notification.timestamp))
+        }
+    }
+
+    /// Fills every loop's snapshot map with prices known before any were broadcast (a gateway
+    /// joining a running cluster reads them from the broker).
+    public func seedLatest(_ prices: [PriceUpdate]) {
+        let indexed = prices.compactMap { price in symbols.index(of: price.symbol).map { ($0, price) } }
+        for loop in loops {
+            loop.eventLoop.execute { loop.seedLatest(indexed) }
+        }
+    }
+
+    public func startSweeping(every interval: TimeAmount) {
+        for loop in loops {
+            loop.eventLoop.execute { loop.startSweeping(every: interval) }
+        }
+    }
+
+    /// Closes every connection with 1001, spread over `duration` so that their reconnects
+    /// do not all land at once.
+    public func goAway(over duration: TimeAmount) async {
+        await withTaskGroup(of: Void.self) { group in
+            for loop in loops {
+                group.addTask {
+                    let future = loop.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+                        loop.stopSweeping()
+                        return loop.goAway(over: duration)
+                    }
+                    try? await future.get()
+                }
+            }
+        }
+    }
+
+    /// The total number of connections, counted on each loop.
+    public func connectionCount() async -> Int {
+        var total = 0
+        for loop in loops {
+            total += (try? await loop.eventLoop.submit { loop.connectionCount }.get()) ?? 0
+        }
+        return total
+    }
+
+    /// A server message as a complete, unmasked text frame.
+    public static func encodeFrame(_ message: ServerMessage, sentAt: Timestamp = .now()) -> ByteBuffer {
+        let json = message.encode(sentAt: sentAt)
+        return WebSocketFrameWriter.frame(opcode: .text, payload: json, allocator: ByteBufferAllocator())
+    }
+}

@@ -1,0 +1,19 @@
+import NIOCore
+import TickwireProtocol
+
+/// What the fan-out needs from a client connection. Every method is called on the
+/// connection's own event loop, from the `LoopHub` of that loop.
+public protocol HubConnection: AnyObject {
+    /// Queues a frame encoded once for many connections, without flushing.
+    /// Returns false when the connection did not take it (closing, or over its byte bound).
+    func enqueueShared(_ frame: ByteBuffer) -> Bool
+    /// Queues a live notification (the session filters duplicates and holds it during a replay).
+    func enqueueNotification(id: StreamID, frame: ByteBuffer) -> Bool
+    /// Set by the hub when the connection has unflushed frames from the current batch.
+    var flushPending: Bool { get set }
+    func flush()
+    /// The periodic check: heartbeat, token expiry, close deadlines.
+    func sweep(now: UInt64, wallClock: Timestamp)
+    /// Close with 1001 (drain before shutdown).
+    func goAway()
+}

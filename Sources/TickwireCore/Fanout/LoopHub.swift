@@ -1,0 +1,212 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import TickwireProtocol
+
+/// The subscriptions of the connections that live on one event loop.
+///
+/// Everything but the inbox is touched only on `eventLoop`, so the hot path takes
+/// no lock per subscriber: a broadcast reaches this loop as one `Delivery` in the
+/// inbox, and one drain writes the shared frame to every local subscriber, then
+/// flushes each touched connection once.
+public final class LoopHub: @unchecked Sendable {
+    public let eventLoop: EventLoop
+    let symbols: SymbolTable
+    let metrics: GatewayMetrics
+    let interest: InterestTracker
+
+    private var connections: [ObjectIdentifier: HubConnection] = [:]
+    private var priceSubscribers: [[ObjectIdentifier: HubConnection]]
+    private var userSubscribers: [String: [HubConnection]] = [:]
+    private var latest: [PriceUpdate?]
+    private var touched: [HubConnection] = []
+
+    private struct Inbox {
+        var items: [Delivery] = []
+        var drainScheduled = false
+    }
+    private let inbox = NIOLockedValueBox(Inbox())
+    private var sweepTask: RepeatedTask?
+
+    init(eventLoop: EventLoop, symbols: SymbolTable, metrics: GatewayMetrics, interest: InterestTracker) {
+        self.eventLoop = eventLoop
+        self.symbols = symbols
+        self.metrics = metrics
+        self.interest = interest
+        self.priceSubscribers = Array(repeating: [:], count: symbols.count)
+        self.latest = Array(repeating: nil, count: symbols.count)
+    }
+
+    public var connectionCount: Int {
+        eventLoop.assertInEventLoop()
+        return connections.count
+    }
+
+    // MARK: Registration (on the loop)
+
+    public func register(_ connection: HubConnection) {
+        eventLoop.assertInEventLoop()
+        connections[ObjectIdentifier(connection)] = connection
+    }
+
+    /// Removes the connection and all its subscriptions.
+    public func unregister(_ connection: HubConnection, subscribedTo subscribed: SymbolSet, userID: String?) {
+        eventLoop.assertInEventLoop()
+        connections[ObjectIdentifier(connection)] = nil
+        removePriceSubscriptions(connection, Array(subscribed))
+        if let userID { removeUser(connection, userID: userID) }
+    }
+
+    public func addPriceSubscriptions(_ connection: HubConnection, _ indices: [Int]) {
+        eventLoop.assertInEventLoop()
+        let id = ObjectIdentifier(connection)
+        for symbol in indices where priceSubscribers[symbol].updateValue(connection, forKey: id) == nil {
+            if priceSubscribers[symbol].count == 1 { interest.change(.prices(symbol: symbols[symbol]), by: 1) }
+        }
+    }
+
+    public func removePriceSubscriptions(_ connection: HubConnection, _ indices: [Int]) {
+        eventLoop.assertInEventLoop()
+        let id = ObjectIdentifier(connection)
+        for symbol in indices where priceSubscribers[symbol].removeValue(forKey: id) != nil {
+            if priceSubscribers[symbol].isEmpty { interest.change(.prices(symbol: symbols[symbol]), by: -1) }
+        }
+    }
+
+    public func addUser(_ connection: HubConnection, userID: String) {
+        eventLoop.assertInEventLoop()
+        var list = userSubscribers[userID] ?? []
+        guard !list.contains(where: { $0 === connection }) else { return }
+        list.append(connection)
+        userSubscribers[userID] = list
+        if list.count == 1 { interest.change(.notifications(userID: userID), by: 1) }
+    }
+
+    public func removeUser(_ connection: HubConnection, userID: String) {
+        eventLoop.assertInEventLoop()
+        guard var list = userSubscribers[userID], let index = list.firstIndex(where: { $0 === connection }) else { return }
+        list.remove(at: index)
+        if list.isEmpty {
+            userSubscribers[userID] = nil
+            interest.change(.notifications(userID: userID), by: -1)
+        } else {
+            userSubscribers[userID] = list
+        }
+    }
+
+    /// The latest released price of each symbol that has one, in the given order.
+    public func snapshot(_ indices: [Int]) -> [PriceUpdate] {
+        eventLoop.assertInEventLoop()
+        return indices.compactMap { latest[$0] }
+    }
+
+    func seedLatest(_ prices: [(Int, PriceUpdate)]) {
+        eventLoop.assertInEventLoop()
+        for (index, price) in prices where latest[index] == nil { latest[index] = price }
+    }
+
+    // MARK: Delivery
+
+    /// Called from any thread. Batches deliveries until the loop drains them.
+    func enqueue(_ delivery: Delivery) {
+        let mustSchedule = inbox.withLockedValue { inbox in
+            inbox.items.append(delivery)
+            defer { inbox.drainScheduled = true }
+            return !inbox.drainScheduled
+        }
+        if mustSchedule {
+            eventLoop.execute { self.drain() }
+        }
+    }
+
+    private func drain() {
+        let items = inbox.withLockedValue { inbox in
+            inbox.drainScheduled = false
+            return inbox.items.swapRemoveAll()
+        }
+        var priceFrames = 0
+        var notificationFrames = 0
+        for item in items {
+            switch item {
+            case .price(let symbol, let price, let frame, let releasedAt):
+                latest[symbol] = price
+                let subscribers = priceSubscribers[symbol]
+                guard !subscribers.isEmpty else { continue }
+                for connection in subscribers.values where connection.enqueueShared(frame) {
+                    markTouched(connection)
+                    priceFrames += 1
+                }
+                metrics.recordPriceDelivery(since: releasedAt)
+            case .notification(let userID, let id, let frame, let publishedAt):
+                guard let subscribers = userSubscribers[userID] else { continue }
+                for connection in subscribers where connection.enqueueNotification(id: id, frame: frame) {
+                    markTouched(connection)
+                    notificationFrames += 1
+                }
+                metrics.recordNotificationDelivery(since: publishedAt)
+            }
+        }
+        for connection in touched {
+            connection.flushPending = false
+            connection.flush()
+        }
+        touched.removeAll(keepingCapacity: true)
+        metrics.countBroadcastFrames(prices: priceFrames, notifications: notificationFrames)
+    }
+
+    private func markTouched(_ connection: HubConnection) {
+        if !connection.flushPending {
+            connection.flushPending = true
+            touched.append(connection)
+        }
+    }
+
+    // MARK: Sweep and drain
+
+    func startSweeping(every interval: TimeAmount) {
+        sweepTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [unowned self] _ in
+            let now = NIODeadline.now().uptimeNanoseconds
+            let wallClock = Timestamp.now()
+            for connection in Array(connections.values) {
+                connection.sweep(now: now, wallClock: wallClock)
+            }
+        }
+    }
+
+    func stopSweeping() {
+        sweepTask?.cancel()
+        sweepTask = nil
+    }
+
+    /// Closes every connection with 1001, spread evenly over `duration`.
+    func goAway(over duration: TimeAmount) -> EventLoopFuture<Void> {
+        eventLoop.assertInEventLoop()
+        let victims = Array(connections.values)
+        let promise = eventLoop.makePromise(of: Void.self)
+        guard !victims.isEmpty else {
+            promise.succeed()
+            return promise.futureResult
+        }
+        let step = TimeAmount.milliseconds(50)
+        let steps = max(1, Int(duration.nanoseconds / step.nanoseconds))
+        let perStep = max(1, (victims.count + steps - 1) / steps)
+        var next = 0
+        eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: step) { task in
+            let end = min(victims.count, next + perStep)
+            for connection in victims[next..<end] { connection.goAway() }
+            next = end
+            if next >= victims.count {
+                task.cancel()
+                promise.succeed()
+            }
+        }
+        return promise.futureResult
+    }
+}
+
+extension Array {
+    fileprivate mutating func swapRemoveAll() -> [Element] {
+        var taken: [Element] = []
+        swap(&taken, &self)
+        return taken
+    }
+}

@@ -1,0 +1,117 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import TickwireCore
+
+/// How the server listens and treats connections.
+public struct ServerConfiguration: Sendable {
+    public var host = "0.0.0.0"
+    public var port = 8080
+    /// Inbound frames and messages above this close the connection with 1009.
+    public var maximumFrameSize = 16 * 1024
+    /// Outbound bytes a connection may have queued before it is closed with 4009.
+    public var maximumPendingBytes = 256 * 1024
+    public var allowedOrigins: [String] = []
+    public var conformanceEcho = false
+    /// SIGTERM closes every client with 1001, spread over this time.
+    public var drainDuration = TimeAmount.seconds(10)
+    /// How long to wait for a client's close frame after sending ours.
+    public var closeHandshakeTimeout = TimeAmount.seconds(10)
+    public var apiKey = ""
+    public var listenBacklog: Int32 = 4096
+
+    public init() {}
+}
+
+/// The gateway's listener: HTTP and WebSocket on one port, and the graceful
+/// shutdown that drains clients. A `Service` for ServiceLifecycle.
+public final class GatewayServer: Service, @unchecked Sendable {
+    public let configuration: ServerConfiguration
+    public let gateway: Gateway
+    private let group: EventLoopGroup
+    private let renderMetrics: @Sendable () -> [UInt8]
+    private let logger: Logger
+    private var serverChannel: Channel?
+
+    public init(
+        configuration: ServerConfiguration, gateway: Gateway, group: EventLoopGroup,
+        renderMetrics: @escaping @Sendable () -> [UInt8], logger: Logger
+    ) {
+        self.configuration = configuration
+        self.gateway = gateway
+        self.group = group
+        self.renderMetrics = renderMetrics
+        self.logger = logger
+    }
+
+    /// Binds the listening socket. Returns the bound address (the real port when `port` is 0).
+    public func bind() async throws -> SocketAddress {
+        let configuration = self.configuration
+        let gateway = self.gateway
+        let logger = self.logger
+        let api = HTTPAPI(
+            gateway: gateway, apiKey: configuration.apiKey, renderMetrics: renderMetrics,
+            echoEnabled: configuration.conformanceEcho)
+        let upgrader = WebSocketUpgrader(
+            originPolicy: OriginPolicy(allowedOrigins: configuration.allowedOrigins),
+            echoEnabled: configuration.conformanceEcho,
+            makeGatewayHandler: { request in
+                GatewayConnectionHandler(
+                    gateway: gateway, token: request.bearerToken, maximumFrameSize: configuration.maximumFrameSize,
+                    closeHandshakeTimeout: configuration.closeHandshakeTimeout, logger: logger)
+            },
+            makeEchoHandler: { EchoConnectionHandler(maximumMessageSize: 16 * 1024 * 1024) })
+
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: configuration.listenBacklog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Accept many connections per wakeup: connect storms after a restart.
+            .serverChannelOption(.maxMessagesPerRead, value: 256)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(
+                .writeBufferWaterMark,
+                value: .init(low: configuration.maximumPendingBytes / 2, high: configuration.maximumPendingBytes))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let httpHandler = HTTPRequestHandler(api: api)
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withServerUpgrade: (
+                            upgraders: [upgrader],
+                            completionHandler: { context in
+                                context.pipeline.syncOperations.removeHandler(httpHandler, promise: nil)
+                            }
+                        ),
+                        withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(httpHandler)
+                }
+            }
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        serverChannel = channel
+        return channel.localAddress!
+    }
+
+    /// Serves until graceful shutdown (SIGTERM), then stops accepting, drains and returns.
+    public func run() async throws {
+        if serverChannel == nil { _ = try await bind() }
+        try? await gracefulShutdown()
+        await drain()
+    }
+
+    func drain() async {
+        let count = gateway.connectionCount
+        logger.info("shutting down: closing clients", metadata: [
+            "connections": "\(count)", "drain_seconds": "\(configuration.drainDuration.nanoseconds / 1_000_000_000)",
+        ])
+        try? await serverChannel?.close()
+        await gateway.hub.goAway(over: configuration.drainDuration)
+        // Wait for the close handshakes (each bounded by its own timeout).
+        let deadline = NIODeadline.now() + configuration.closeHandshakeTimeout + .seconds(1)
+        while gateway.connectionCount > 0, NIODeadline.now() < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        await gateway.broker.shutdown()
+        logger.info("shutdown complete", metadata: ["remaining": "\(gateway.connectionCount)"])
+    }
+}

@@ -1,0 +1,160 @@
+import Crypto
+import NIOCore
+import NIOHTTP1
+import TickwireCore
+import TickwireProtocol
+
+/// A complete HTTP response.
+struct HTTPResponse: Sendable {
+    var status: HTTPResponseStatus
+    var contentType: String
+    var body: [UInt8]
+    var extraHeaders: [(String, String)] = []
+
+    static func json(_ status: HTTPResponseStatus, _ value: JSONValue) -> HTTPResponse {
+        var writer = JSONWriter()
+        writer.value(value)
+        writer.raw("\n")
+        return HTTPResponse(status: status, contentType: "application/json", body: writer.bytes)
+    }
+
+    /// `{"error":{"code","message","field"?}}`.
+    static func error(_ status: HTTPResponseStatus, code: String, _ message: String, field: String? = nil) -> HTTPResponse {
+        var error: JSONObject = ["code": .string(code), "message": .string(message)]
+        if let field { error["field"] = .string(field) }
+        return json(status, ["error": .object(error)])
+    }
+}
+
+/// A complete HTTP request as the API sees it.
+struct HTTPRequest: Sendable {
+    var head: HTTPRequestHead
+    var body: [UInt8]
+}
+
+/// The HTTP endpoints that share the WebSocket port: health, readiness, metrics,
+/// the price snapshot and the publish API.
+struct HTTPAPI: Sendable {
+    let gateway: Gateway
+    let apiKey: String
+    let renderMetrics: @Sendable () -> [UInt8]
+    let echoEnabled: Bool
+
+    func respond(to request: HTTPRequest) async -> HTTPResponse {
+        let path = RequestTarget(request.head.uri).path
+        switch (request.head.method, path) {
+        case (.GET, "/healthz"), (.HEAD, "/healthz"):
+            return .json(.ok, ["status": "ok"])
+        case (.GET, "/readyz"), (.HEAD, "/readyz"):
+            return gateway.isReady
+                ? .json(.ok, ["status": "ready"])
+                : .json(.serviceUnavailable, ["status": "not ready", "reason": "broker unavailable"])
+        case (.GET, "/metrics"):
+            return HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: renderMetrics())
+        case (.GET, "/api/v1/prices"):
+            return await prices()
+        case (.POST, "/api/v1/publish"):
+            return await publish(request)
+        case (.GET, "/ws"):
+            return .error(.upgradeRequired, code: "UPGRADE_REQUIRED", "this endpoint speaks WebSocket only")
+        case (.GET, "/echo") where echoEnabled:
+            return .error(.upgradeRequired, code: "UPGRADE_REQUIRED", "this endpoint speaks WebSocket only")
+        case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"), (_, "/api/v1/prices"), (_, "/api/v1/publish"), (_, "/ws"):
+            return .error(.methodNotAllowed, code: "METHOD_NOT_ALLOWED", "\(request.head.method) is not allowed on \(path)")
+        default:
+            return .error(.notFound, code: "NOT_FOUND", "no such endpoint")
+        }
+    }
+
+    func prices() async -> HTTPResponse {
+        let loopHub = gateway.hub.loops[0]
+        let all = Array(0..<gateway.hub.symbols.count)
+        let prices = (try? await loopHub.eventLoop.submit { loopHub.snapshot(all) }.get()) ?? []
+        var writer = JSONWriter(capacity: 256 + prices.count * 200)
+        writer.raw("{\"prices\":[")
+        for (index, price) in prices.enumerated() {
+            if index > 0 { writer.comma() }
+            price.write(to: &writer)
+        }
+        writer.raw("],\"timestamp\":")
+        writer.string(Timestamp.now().rfc3339)
+        writer.raw("}\n")
+        return HTTPResponse(status: .ok, contentType: "application/json", body: writer.bytes)
+    }
+
+    func publish(_ request: HTTPRequest) async -> HTTPResponse {
+        guard authorized(request.head) else {
+            return HTTPResponse.error(.unauthorized, code: "UNAUTHORIZED", "a valid API key is required: Authorization: Bearer API_KEY")
+        }
+        let publication: Publication
+        do {
+            publication = try Publication(body: request.body)
+        } catch {
+            return .error(.badRequest, code: error.code.rawValue, error.message, field: error.details["field"]?.stringValue)
+        }
+        do {
+            let envelope = try await gateway.broker.publish(
+                notification: publication.kind, data: publication.data, userID: publication.userID)
+            return .json(.ok, [
+                "id": .string(envelope.id.description), "user_id": .string(publication.userID),
+                "event": .string(publication.kind.rawValue), "timestamp": .string(envelope.timestamp.rfc3339),
+            ])
+        } catch {
+            return .error(.serviceUnavailable, code: "BROKER_UNAVAILABLE", "could not publish: \(error)")
+        }
+    }
+
+    /// Compares the API key in constant time (through a MAC, so lengths leak nothing either).
+    func authorized(_ head: HTTPRequestHead) -> Bool {
+        guard let header = head.headers["authorization"].first else { return false }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
+        let key = SymmetricKey(size: .bits256)
+        let given = HMAC<SHA256>.authenticationCode(for: Array(String(parts[1]).trimmingSpaces.utf8), using: key)
+        let expected = HMAC<SHA256>.authenticationCode(for: Array(apiKey.utf8), using: key)
+        return given == expected
+    }
+}
+
+/// The body of `POST /api/v1/publish`: `{"user_id","event","data"}`.
+public struct Publication: Sendable {
+    public var userID: String
+    public var kind: NotificationKind
+    public var data: JSONObject
+
+    public init(body: [UInt8]) throws(ProtocolViolation) {
+        guard let value = try? JSONParser.parse(body) else {
+            throw ProtocolViolation(.invalidMessage, "the body must be a JSON object")
+        }
+        guard case .object(let object) = value else {
+            throw ProtocolViolation(.invalidMessage, "the body must be a JSON object")
+        }
+        try self.init(object)
+    }
+
+    public init(_ object: JSONObject) throws(ProtocolViolation) {
+        guard case .string(let userID)? = object["user_id"], !userID.isEmpty,
+            userID.count <= ClientMessage.maximumUserIDLength
+        else {
+            throw ProtocolViolation(.invalidMessage, "user_id must be a string of 1 to 128 characters", details: ["field": "user_id"])
+        }
+        guard case .string(let event)? = object["event"], let kind = NotificationKind(rawValue: event) else {
+            throw ProtocolViolation(
+                .invalidMessage, "event must be one of transaction_update, balance_update, notification",
+                details: ["field": "event"])
+        }
+        guard case .object(let data)? = object["data"] else {
+            throw ProtocolViolation(.invalidMessage, "data must be an object", details: ["field": "data"])
+        }
+        do {
+            try kind.validate(data)
+        } catch {
+            var violation = error
+            if let field = violation.details["field"]?.stringValue { violation.details["field"] = .string("data.\(field)") }
+            throw violation
+        }
+        self.userID = userID
+        self.kind = kind
+        self.data = data
+    }
+}

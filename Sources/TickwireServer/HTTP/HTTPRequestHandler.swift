@@ -1,0 +1,84 @@
+import NIOCore
+import NIOHTTP1
+
+/// Collects each HTTP request (bounded body), hands it to `HTTPAPI`, writes the
+/// response. Upgrade requests that the WebSocket upgrader refused arrive here too,
+/// after their refusal reason, and are answered with it.
+final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    static let maximumBodySize = 64 * 1024
+
+    private let api: HTTPAPI
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var bodyTooLarge = false
+    private var refusal: UpgradeRefusal?
+
+    init(api: HTTPAPI) {
+        self.api = api
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body = []
+            bodyTooLarge = false
+        case .body(var chunk):
+            if body.count + chunk.readableBytes > Self.maximumBodySize {
+                bodyTooLarge = true
+            } else if !bodyTooLarge {
+                body.append(contentsOf: chunk.readBytes(length: chunk.readableBytes)!)
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            if let refusal {
+                self.refusal = nil
+                write(.error(refusal.status, code: "UPGRADE_REFUSED", refusal.message), for: head, context: context)
+            } else if bodyTooLarge {
+                write(.error(.payloadTooLarge, code: "PAYLOAD_TOO_LARGE", "the body exceeds 64 KiB"), for: head, context: context)
+            } else {
+                let request = HTTPRequest(head: head, body: body)
+                body = []
+                let api = self.api
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let eventLoop = context.eventLoop
+                Task {
+                    let response = await api.respond(to: request)
+                    eventLoop.execute {
+                        let (handler, context) = bound.value
+                        handler.write(response, for: head, context: context)
+                    }
+                }
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let refusal = error as? UpgradeRefusal {
+            self.refusal = refusal
+            return
+        }
+        context.close(promise: nil)
+    }
+
+    private func write(_ response: HTTPResponse, for request: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: response.contentType)
+        headers.add(name: "Content-Length", value: String(response.body.count))
+        headers.add(name: "Cache-Control", value: "no-store")
+        for (name, value) in response.extraHeaders { headers.add(name: name, value: value) }
+        let keepAlive = request.isKeepAlive
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers))), promise: nil)
+        if request.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+    }
+}

@@ -1,0 +1,283 @@
+import Logging
+import NIOCore
+import TickwireCore
+import TickwireProtocol
+import TickwireWebSocket
+
+/// One client on `/ws`. It authenticates, owns the connection's `Session`, performs
+/// the session's actions, and is the `HubConnection` the fan-out writes to.
+final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, HubConnection {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let gateway: Gateway
+    private var token: String?
+    private let logger: Logger
+    var webSocket: WebSocketConnectionState
+    let closeHandshakeTimeout: TimeAmount
+    private var session: Session?
+    private var loopHub: LoopHub?
+    private var context: ChannelHandlerContext?
+    private var hasReservation = false
+    private var wroteSinceFlush = false
+    var flushPending = false
+
+    init(gateway: Gateway, token: String?, maximumFrameSize: Int, closeHandshakeTimeout: TimeAmount, logger: Logger) {
+        self.gateway = gateway
+        self.token = token
+        self.logger = logger
+        self.closeHandshakeTimeout = closeHandshakeTimeout
+        self.webSocket = WebSocketConnectionState(maximumFrameSize: maximumFrameSize, maximumMessageSize: maximumFrameSize)
+    }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        guard gateway.reserveConnection() else {
+            initiateClose(code: CloseCode.tryAgainLater.rawValue, reason: "server full, try again later", context: context)
+            return
+        }
+        hasReservation = true
+        let verification = gateway.settings.verifier.verify(token, now: .now())
+        token = nil
+        switch verification {
+        case .failure(let rejection):
+            perform(Session.refused(rejection), context: context)
+        case .success(let verified):
+            let session = Session(settings: gateway.settings, token: verified, now: NIODeadline.now().uptimeNanoseconds)
+            self.session = session
+            let loopHub = gateway.hub.loopHub(for: context.eventLoop)
+            self.loopHub = loopHub
+            loopHub.register(self)
+            gateway.sessionOpened(userID: verified.subject)
+            send(session.connectedMessage(connectionID: ConnectionID.random()), context: context)
+        }
+        context.flush()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        webSocket.closeTimeout?.cancel()
+        webSocket.phase = .closed
+        if let session, let loopHub {
+            loopHub.unregister(
+                self, subscribedTo: session.symbols, userID: session.isSubscribedToNotifications ? session.userID : nil)
+        }
+        if hasReservation {
+            hasReservation = false
+            if session != nil {
+                gateway.sessionClosed(userID: session?.userID, code: webSocket.closeCode ?? 1006)
+            } else {
+                gateway.releaseReservation()
+            }
+        }
+        session = nil
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        receive(unwrapInboundIn(data), context: context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfWritten(context: context)
+    }
+
+    func frameArrived(context: ChannelHandlerContext) {
+        guard webSocket.phase == .open, let action = session?.frameReceived(now: NIODeadline.now().uptimeNanoseconds)
+        else { return }
+        perform([action], context: context)
+    }
+
+    func messageArrived(_ event: WebSocketEvent, context: ChannelHandlerContext) {
+        guard session != nil else { return }
+        let actions: [Session.Action]
+        switch event {
+        case .text(let payload):
+            actions = payload.withUnsafeReadableBytes { bytes in
+                session!.textReceived(bytes, now: NIODeadline.now().uptimeNanoseconds, wallClock: .now())
+            }
+            gateway.metrics.received(action: Self.actionName(of: actions))
+        case .binary:
+            actions = session!.binaryReceived()
+            gateway.metrics.received(action: "binary")
+        default:
+            return
+        }
+        perform(actions, context: context)
+    }
+
+    func violationOccurred(_ violation: WebSocketViolation, context: ChannelHandlerContext) {
+        if violation.closeCode == CloseCode.messageTooBig.rawValue, webSocket.phase == .open {
+            send(.error(ProtocolViolation(.messageTooLarge, violation.reason, details: [
+                "max_bytes": .number(String(webSocket.parser.maximumFrameSize)),
+            ]), requestID: nil), context: context)
+        }
+    }
+
+    /// A metrics label for the frame just handled, read off the reply it produced.
+    static func actionName(of actions: [Session.Action]) -> String {
+        for action in actions {
+            guard case .send(let message) = action else { continue }
+            switch message {
+            case .pong: return "ping"
+            case .subscribedPrices, .subscribedNotifications: return "subscribe"
+            case .unsubscribedPrices, .unsubscribedNotifications: return "unsubscribe"
+            case .authenticated: return "auth"
+            case .error(let violation, _) where violation.code == .rateLimited: return "subscribe"
+            case .error: return "invalid"
+            default: continue
+            }
+        }
+        return "subscribe"
+    }
+
+    // MARK: Performing session actions
+
+    private func perform(_ actions: [Session.Action], context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .send(let message):
+                send(message, context: context)
+            case .sendEncoded(let frame):
+                write(frame, context: context)
+            case .addPriceSubscriptions(let indices):
+                loopHub?.addPriceSubscriptions(self, indices)
+            case .removePriceSubscriptions(let indices):
+                loopHub?.removePriceSubscriptions(self, indices)
+            case .sendSnapshot(let indices):
+                if let prices = loopHub?.snapshot(indices), !prices.isEmpty {
+                    send(.priceBatch(prices), context: context)
+                }
+            case .addNotificationSubscription(let userID):
+                loopHub?.addUser(self, userID: userID)
+            case .removeNotificationSubscription(let userID):
+                loopHub?.removeUser(self, userID: userID)
+            case .startReplay(let userID, let since):
+                startReplay(userID: userID, since: since, context: context)
+            case .close(let code, let reason):
+                initiateClose(code: code.rawValue, reason: reason, context: context)
+            }
+        }
+    }
+
+    private func send(_ message: ServerMessage, context: ChannelHandlerContext) {
+        guard webSocket.phase == .open else { return }
+        gateway.metrics.sent(message)
+        write(Hub.encodeFrame(message), context: context)
+    }
+
+    private func write(_ frame: ByteBuffer, context: ChannelHandlerContext) {
+        guard webSocket.phase == .open else { return }
+        context.write(wrapOutboundOut(frame), promise: nil)
+        wroteSinceFlush = true
+    }
+
+    private func flushIfWritten(context: ChannelHandlerContext) {
+        if wroteSinceFlush {
+            wroteSinceFlush = false
+            context.flush()
+        }
+    }
+
+    private func startReplay(userID: String, since: StreamID, context: ChannelHandlerContext) {
+        let broker = gateway.broker
+        let logger = self.logger
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        Task {
+            var events: [NotificationEnvelope]? = nil
+            var recovered = false
+            do {
+                let replay = try await broker.replay(userID: userID, after: since)
+                events = replay.events
+                recovered = replay.recovered
+            } catch {
+                logger.warning("notification replay failed", metadata: ["error": "\(error)"])
+            }
+            eventLoop.execute { [events, recovered] in
+                handler.value.replayFinished(since: since, events: events, recovered: recovered)
+            }
+        }
+    }
+
+    private func replayFinished(since: StreamID, events: [NotificationEnvelope]?, recovered: Bool) {
+        guard let context, session != nil else { return }
+        let actions = session!.replayFinished(since: since, events: events, recovered: recovered)
+        perform(actions, context: context)
+        flushIfWritten(context: context)
+    }
+
+    // MARK: HubConnection
+
+    func enqueueShared(_ frame: ByteBuffer) -> Bool {
+        guard webSocket.phase == .open, let context else { return false }
+        guard context.channel.isWritable else {
+            tooSlow(context: context)
+            return false
+        }
+        context.write(wrapOutboundOut(frame), promise: nil)
+        return true
+    }
+
+    func enqueueNotification(id: StreamID, frame: ByteBuffer) -> Bool {
+        guard webSocket.phase == .open, let context, session != nil,
+            let accepted = session!.liveNotification(id: id, frame: frame)
+        else { return false }
+        return enqueueShared(accepted)
+    }
+
+    func flush() {
+        wroteSinceFlush = false
+        context?.flush()
+    }
+
+    func sweep(now: UInt64, wallClock: Timestamp) {
+        guard webSocket.phase == .open, let context, let session else { return }
+        let actions = session.sweep(now: now, wallClock: wallClock)
+        guard !actions.isEmpty else { return }
+        perform(actions, context: context)
+        flushIfWritten(context: context)
+    }
+
+    func goAway() {
+        guard let context else { return }
+        initiateClose(code: CloseCode.goingAway.rawValue, reason: "server going away", context: context)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if !context.channel.isWritable, session != nil { tooSlow(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// More than the pending-bytes bound is queued: the client does not read fast enough.
+    private func tooSlow(context: ChannelHandlerContext) {
+        guard webSocket.phase == .open else { return }
+        logger.debug("closing a slow client", metadata: ["user": "\(session?.userID ?? "-")"])
+        initiateClose(code: CloseCode.tooSlow.rawValue, reason: "too slow: outbound buffer full", context: context)
+    }
+}
+
+/// Connection ids are random UUIDs (version 4), in their canonical text form.
+enum ConnectionID {
+    static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        bytes[6] = bytes[6] & 0x0F | 0x40
+        bytes[8] = bytes[8] & 0x3F | 0x80
+        let hex = bytes.map { byte -> String in
+            let digits = String(byte, radix: 16)
+            return digits.count == 1 ? "0" + digits : digits
+        }
+        return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-"
+            + hex[8..<10].joined() + "-" + hex[10..<16].joined()
+    }
+}

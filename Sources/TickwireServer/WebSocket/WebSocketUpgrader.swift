@@ -1,0 +1,164 @@
+import NIOCore
+import NIOHTTP1
+import TickwireWebSocket
+
+/// Why an upgrade request was refused before the handshake. The HTTP handler
+/// receives it through `errorCaught` and answers the request with `status`.
+struct UpgradeRefusal: Error {
+    var status: HTTPResponseStatus
+    var message: String
+}
+
+/// The RFC 6455 server handshake, on NIO's `HTTPServerUpgradeHandler`, installing
+/// our own frame handling instead of NIO's codec (one handler per connection, no
+/// idle buffers). Routes `/ws` to the gateway and, when enabled, `/echo` to the
+/// conformance echo.
+struct WebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
+    let supportedProtocol = "websocket"
+    // NIO requires these to be named in the Connection header too; the key and version are checked in `validate`.
+    let requiredUpgradeHeaders: [String] = []
+
+    let originPolicy: OriginPolicy
+    let echoEnabled: Bool
+    /// Builds the handler for an accepted `/ws` request.
+    let makeGatewayHandler: @Sendable (_ request: HTTPRequestHead) -> ChannelHandler
+    let makeEchoHandler: @Sendable () -> ChannelHandler
+
+    func buildUpgradeResponse(
+        channel: Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders
+    ) -> EventLoopFuture<HTTPHeaders> {
+        do {
+            let key = try validate(upgradeRequest)
+            var headers = initialResponseHeaders
+            headers.add(name: "Sec-WebSocket-Accept", value: WebSocketHandshake.acceptValue(forKey: key))
+            return channel.eventLoop.makeSucceededFuture(headers)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    func validate(_ request: HTTPRequestHead) throws(UpgradeRefusal) -> String {
+        let path = RequestTarget(request.uri).path
+        guard path == "/ws" || (echoEnabled && path == "/echo") else {
+            throw UpgradeRefusal(status: .notFound, message: "no WebSocket endpoint at \(path)")
+        }
+        guard request.method == .GET else {
+            throw UpgradeRefusal(status: .methodNotAllowed, message: "WebSocket upgrades use GET")
+        }
+        guard request.headers["sec-websocket-version"].first == "13" else {
+            throw UpgradeRefusal(status: .upgradeRequired, message: "only WebSocket version 13 is supported")
+        }
+        guard let key = request.headers["sec-websocket-key"].first, WebSocketHandshake.isValidKey(key) else {
+            throw UpgradeRefusal(status: .badRequest, message: "invalid Sec-WebSocket-Key")
+        }
+        guard originPolicy.allows(request.headers["origin"].first) else {
+            throw UpgradeRefusal(status: .forbidden, message: "origin not allowed")
+        }
+        return key
+    }
+
+    func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
+        let handler: ChannelHandler =
+            RequestTarget(upgradeRequest.uri).path == "/echo" ? makeEchoHandler() : makeGatewayHandler(upgradeRequest)
+        do {
+            try context.pipeline.syncOperations.addHandler(handler)
+            return context.eventLoop.makeSucceededVoidFuture()
+        } catch {
+            return context.eventLoop.makeFailedFuture(error)
+        }
+    }
+}
+
+/// The `--allowed-origins` allowlist. Without one, every origin (and none) is accepted.
+public struct OriginPolicy: Sendable {
+    public let allowed: Set<String>?
+
+    public init(allowedOrigins: [String]) {
+        let normalized = allowedOrigins.map { Self.normalize($0) }.filter { !$0.isEmpty }
+        self.allowed = normalized.isEmpty ? nil : Set(normalized)
+    }
+
+    /// Requests without an Origin header come from non-browser clients; the allowlist
+    /// guards browsers, which always send one.
+    func allows(_ origin: String?) -> Bool {
+        guard let allowed, let origin else { return true }
+        return allowed.contains("*") || allowed.contains(Self.normalize(origin))
+    }
+
+    static func normalize(_ origin: String) -> String {
+        var text = origin.lowercased()
+        while text.hasSuffix("/") { text.removeLast() }
+        return text
+    }
+}
+
+/// A request URI split into path and query, with `%`-decoding of query values.
+struct RequestTarget {
+    var path: String
+    var query: Substring?
+
+    init(_ uri: String) {
+        if let question = uri.firstIndex(of: "?") {
+            path = String(uri[..<question])
+            query = uri[uri.index(after: question)...]
+        } else {
+            path = uri
+            query = nil
+        }
+    }
+
+    func queryValue(_ name: String) -> String? {
+        guard let query else { return nil }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let key = Self.percentDecode(parts[0]), key == name else { continue }
+            return parts.count > 1 ? Self.percentDecode(parts[1]) : ""
+        }
+        return nil
+    }
+
+    static func percentDecode(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                    return nil
+                }
+                bytes.append(high << 4 | low)
+            default:
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+extension HTTPRequestHead {
+    /// The token of a WebSocket request: the `token` query parameter, else `Authorization: Bearer`.
+    var bearerToken: String? {
+        if let token = RequestTarget(uri).queryValue("token"), !token.isEmpty { return token }
+        guard let authorization = headers["authorization"].first else { return nil }
+        let parts = authorization.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return String(parts[1]).trimmingSpaces
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+
+/// Fills options absent from the command line from the environment: `--jwt-secret`
+/// reads `TICKWIRE_JWT_SECRET`. Options are discovered from the subcommand's own
+/// declarations, so a new option is covered without being listed anywhere.
+enum EnvironmentDefaults {
+    /// Conventional variables that stand in for an option when its TICKWIRE_ variable is unset.
+    static let aliases: [String: [String]] = [
+        "redis-url": ["REDIS_URL"],
+        "secret": ["TICKWIRE_JWT_SECRET"],
+    ]
+
+    static func apply(to arguments: [String], environment: [String: String]) -> [String] {
+        guard let commandName = arguments.first(where: { !$0.hasPrefix("-") }),
+            let command = Tickwire.configuration.subcommands.first(where: {
+                $0.configuration.commandName == commandName || $0._commandName == commandName
+            })
+        else { return arguments }
+        var result = arguments
+        for option in options(of: command) {
+            let present = arguments.contains { $0 == "--\(option.name)" || $0.hasPrefix("--\(option.name)=") }
+            guard !present else { continue }
+            let names = ["TICKWIRE_" + option.name.uppercased().replacingOccurrences("-", with: "_")]
+                + (aliases[option.name] ?? [])
+            guard let value = names.lazy.compactMap({ environment[$0] }).first else { continue }
+            if option.isFlag {
+                if ["1", "true", "yes", "on"].contains(value.lowercased()) { result.append("--\(option.name)") }
+            } else {
+                result.append("--\(option.name)=\(value)")
+            }
+        }
+        return result
+    }
+
+    struct DeclaredOption {
+        var name: String
+        var isFlag: Bool
+    }
+
+    /// The long names of a command's `@Option`s and `@Flag`s, read off a default instance.
+    static func options(of command: ParsableCommand.Type) -> [DeclaredOption] {
+        let instance = command.init()
+        return Mirror(reflecting: instance).children.compactMap { child in
+            guard let label = child.label, label.hasPrefix("_") else { return nil }
+            let typeName = String(describing: type(of: child.value))
+            let isFlag = typeName.hasPrefix("Flag<")
+            guard isFlag || typeName.hasPrefix("Option<") else { return nil }
+            return DeclaredOption(name: kebabCase(String(label.dropFirst())), isFlag: isFlag)
+        }
+    }
+
+    /// `jwtPublicKey` -> `jwt-public-key`, ArgumentParser's default long name.
+    static func kebabCase(_ name: String) -> String {
+        var result = ""
+        for character in name {
+            if character.isUppercase {
+                if !result.isEmpty { result.append("-") }
+                result.append(Character(character.lowercased()))
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+}
+
+extension String {
+    func replacingOccurrences(_ target: Character, with replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

@@ -1,0 +1,226 @@
+import ArgumentParser
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import TickwireCore
+import TickwireFeed
+import TickwireProtocol
+import TickwireServer
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a gateway. With no options: one process, in-memory broker, simulated prices, dev token.",
+        discussion: "Every option can also be set as TICKWIRE_<OPTION>, e.g. TICKWIRE_JWT_SECRET."
+    )
+
+    @Option(help: "Address to listen on.")
+    var host = "0.0.0.0"
+
+    @Option(help: "Port for WebSocket (/ws) and HTTP (/healthz, /readyz, /metrics, /api/v1/*). 0 picks a free one.")
+    var port = 8080
+
+    @Option(help: "Comma-separated symbols this gateway serves.")
+    var symbols = SimulatedPriceSource.defaultSymbols.joined(separator: ",")
+
+    @Option(help: "Price feed run inside this process: simulated or none.")
+    var feed = "simulated"
+
+    @Option(help: "Seconds between ticks of the simulated feed.")
+    var feedTick = 1.0
+
+    @Option(help: "Shared secret for HS256/384/512 tokens.")
+    var jwtSecret: String?
+
+    @Option(help: "PEM file with an RSA, EC P-256 or Ed25519 public key.")
+    var jwtPublicKey: String?
+
+    @Option(help: "JWKS file with the verification keys.")
+    var jwks: String?
+
+    @Option(help: "Required iss claim.")
+    var jwtIssuer: String?
+
+    @Option(help: "Required aud claim.")
+    var jwtAudience: String?
+
+    @Option(help: "Clock leeway for exp, nbf and iat, in seconds.")
+    var jwtLeeway = 30
+
+    @Option(help: "Key for POST /api/v1/publish (Authorization: Bearer KEY). Generated when absent.")
+    var apiKey: String?
+
+    @Option(help: "Seconds of client silence before closing with 4008.")
+    var heartbeatTimeout = 60.0
+
+    @Option(help: "Per-symbol window in seconds: at most one price per symbol per window (0: none, benchmarks only).")
+    var priceInterval = 5.0
+
+    @Option(help: "Most WebSocket connections at once; more are closed with 1013. Default: what the open-files limit allows.")
+    var maxConnections: Int?
+
+    @Option(help: "Largest inbound frame in bytes; larger ones close with 1009.")
+    var maxFrameBytes = 16384
+
+    @Option(help: "Outbound bytes a client may have queued before it is closed with 4009.")
+    var maxPendingBytes = 256 * 1024
+
+    @Option(help: "Comma-separated Origin allowlist for WebSocket upgrades (default: any).")
+    var allowedOrigins: String?
+
+    @Option(help: "Seconds over which SIGTERM closes clients with 1001.")
+    var drainSeconds = 10.0
+
+    @Option(help: "Sliding window and suspension of the per-connection rate limits, in seconds.")
+    var rateLimitWindow = 60.0
+
+    @Option(help: "Notifications kept per user for replay with since.")
+    var notificationCapacity = 1000
+
+    @Option(help: "Seconds a notification is kept for replay.")
+    var notificationTtl = 7 * 86400
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    @Flag(help: "Serve /echo, a WebSocket echo with the same frame handling as /ws, for conformance tests.")
+    var conformanceEcho = false
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
+        guard ["simulated", "none"].contains(feed) else { throw ValidationError("--feed must be simulated or none") }
+        guard feedTick > 0 else { throw ValidationError("--feed-tick must be positive") }
+        guard jwtLeeway >= 0 else { throw ValidationError("--jwt-leeway must not be negative") }
+        guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
+        guard priceInterval >= 0 else { throw ValidationError("--price-interval must not be negative") }
+        guard maxConnections.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-connections must be positive") }
+        guard maxFrameBytes >= 128 else { throw ValidationError("--max-frame-bytes must be at least 128") }
+        guard maxPendingBytes >= 4096 else { throw ValidationError("--max-pending-bytes must be at least 4096") }
+        guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must not be negative") }
+        guard rateLimitWindow > 0 else { throw ValidationError("--rate-limit-window must be positive") }
+        guard notificationCapacity > 0 else { throw ValidationError("--notification-capacity must be positive") }
+        guard notificationTtl > 0 else { throw ValidationError("--notification-ttl must be positive") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        let keySources = [jwtSecret, jwtPublicKey, jwks].compactMap { $0 }.count
+        guard keySources <= 1 else { throw ValidationError("give one of --jwt-secret, --jwt-public-key and --jwks") }
+        if jwtSecret?.isEmpty == true { throw ValidationError("--jwt-secret must not be empty") }
+        _ = try symbolList()
+    }
+
+    func symbolList() throws -> [String] {
+        do {
+            let list = try Symbol.parseList(symbols)
+            guard !list.isEmpty else { throw ValidationError("--symbols must name at least one symbol") }
+            return list
+        } catch let violation as ProtocolViolation {
+            throw ValidationError("--symbols: \(violation.message)")
+        }
+    }
+
+    func run() async throws {
+        let logger = Logging.bootstrap(level: Logger.Level(rawValue: logLevel)!)
+        let symbols = try symbolList()
+        let (verifier, devSecret) = try makeVerifier()
+        let apiKey = self.apiKey ?? DevCredentials.randomSecret()
+
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory.tickwire(registry: registry))
+
+        let ceiling = OpenFilesLimit.raiseToHardLimit()
+        let connectionCap = maxConnections ?? max(1, ceiling - 64)
+        logger.info("open files limit", metadata: ["limit": "\(ceiling)", "max_connections": "\(connectionCap)"])
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let eventLoops = Array(group.makeIterator())
+        var limits = SessionLimits()
+        limits.windowNanoseconds = UInt64(rateLimitWindow * 1e9)
+        limits.suspensionNanoseconds = UInt64(rateLimitWindow * 1e9)
+        let settings = SessionSettings(
+            symbols: SymbolTable(symbols), verifier: verifier, limits: limits,
+            heartbeatTimeoutNanoseconds: UInt64(heartbeatTimeout * 1e9))
+        let broker = InMemoryBroker(
+            notificationCapacity: notificationCapacity, retentionMilliseconds: Int64(notificationTtl) * 1000)
+        let gateway = Gateway(
+            settings: settings, eventLoops: eventLoops, broker: broker, metrics: GatewayMetrics(brokerName: "memory"),
+            priceIntervalNanoseconds: UInt64(priceInterval * 1e9), maximumConnections: connectionCap, logger: logger)
+
+        var serverConfiguration = ServerConfiguration()
+        serverConfiguration.host = host
+        serverConfiguration.port = port
+        serverConfiguration.maximumFrameSize = maxFrameBytes
+        serverConfiguration.maximumPendingBytes = maxPendingBytes
+        serverConfiguration.allowedOrigins = (allowedOrigins ?? "").split(separator: ",").map {
+            String($0).trimmingCharacters(in: " ")
+        }
+        serverConfiguration.conformanceEcho = conformanceEcho
+        serverConfiguration.drainDuration = .nanoseconds(Int64(drainSeconds * 1e9))
+        serverConfiguration.apiKey = apiKey
+        let server = GatewayServer(
+            configuration: serverConfiguration, gateway: gateway, group: group,
+            renderMetrics: { registry.emitToBuffer() }, logger: logger)
+
+        let sweepInterval = TimeAmount.nanoseconds(Int64(min(1.0, heartbeatTimeout / 4) * 1e9))
+        await gateway.start(sweepInterval: sweepInterval)
+        let address: SocketAddress
+        do {
+            address = try await server.bind()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw CLIError("cannot listen on \(host):\(port): \(error)")
+        }
+        let boundPort = address.port ?? port
+        Banner.print(
+            host: host, port: boundPort, symbols: symbols, devSecret: devSecret, generatedAPIKey: self.apiKey == nil ? apiKey : nil,
+            echo: conformanceEcho)
+        logger.info("listening", metadata: ["address": "\(host):\(boundPort)", "symbols": "\(symbols.count)", "broker": "memory"])
+
+        var services: [any Service] = []
+        if feed == "simulated" {
+            services.append(FeedPublisher(
+                source: SimulatedPriceSource(tickInterval: .nanoseconds(Int64(feedTick * 1e9))), symbols: symbols,
+                broker: broker, logger: logger))
+        }
+        // Shut down in reverse order: the server drains its clients while prices still flow.
+        services.append(server)
+        let serviceGroup = ServiceGroup(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        try await serviceGroup.run()
+        try await group.shutdownGracefully()
+    }
+
+    /// The verifier for the configured keys; with none, a random secret (dev mode), returned too.
+    func makeVerifier() throws -> (JWTVerifier, devSecret: String?) {
+        var keys = JWTKeySet()
+        var devSecret: String? = nil
+        if let jwtSecret {
+            keys.add(.hmac(Array(jwtSecret.utf8)))
+        } else if let path = jwtPublicKey {
+            let pem = try FileReader.readText(path, option: "--jwt-public-key")
+            do { keys.add(try JWTKeySet.parsePEM(pem)) } catch { throw CLIError("--jwt-public-key \(path): \(error)") }
+        } else if let path = jwks {
+            let bytes = try FileReader.readBytes(path, option: "--jwks")
+            do { keys = try JWTKeySet.parseJWKS(bytes) } catch { throw CLIError("--jwks \(path): \(error)") }
+        } else {
+            let secret = DevCredentials.randomSecret()
+            keys.add(.hmac(Array(secret.utf8)))
+            devSecret = secret
+        }
+        return (JWTVerifier(keys: keys, issuer: jwtIssuer, audience: jwtAudience, leewaySeconds: jwtLeeway), devSecret)
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        String(drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
+    }
+}
