@@ -9,6 +9,7 @@ public final class GatewayMetrics: Sendable {
     let connects: Counter
     let reconnects: Counter
     let refusedFull: Counter
+    let slowConsumerCloses: Counter
     let sentByEvent: [String: Counter]
     let receivedByAction: [String: Counter]
     let errorsByCode: [ErrorCode: Counter]
@@ -32,6 +33,7 @@ public final class GatewayMetrics: Sendable {
         connects = Counter(label: "tickwire_connects_total")
         reconnects = Counter(label: "tickwire_reconnects_total")
         refusedFull = Counter(label: "tickwire_connections_refused_total", dimensions: [("reason", "full")])
+        slowConsumerCloses = Counter(label: "tickwire_slow_consumer_closes_total")
         sentByEvent = Dictionary(uniqueKeysWithValues: Self.events.map {
             ($0, Counter(label: "tickwire_messages_sent_total", dimensions: [("event", $0)]))
         })
@@ -65,6 +67,9 @@ public final class GatewayMetrics: Sendable {
     }
 
     public func connectionRefusedFull() { refusedFull.increment() }
+
+    /// A client over its pending-bytes bound is being closed with 4009.
+    public func slowConsumerClosing() { slowConsumerCloses.increment() }
 
     public func sent(_ message: ServerMessage) {
         sentByEvent[message.eventName]?.increment()

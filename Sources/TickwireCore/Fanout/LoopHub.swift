@@ -186,12 +186,12 @@ public final class LoopHub: @unchecked Sendable {
             promise.succeed()
             return promise.futureResult
         }
-        let step = TimeAmount.milliseconds(50)
-        let steps = max(1, Int(duration.nanoseconds / step.nanoseconds))
-        let perStep = max(1, (victims.count + steps - 1) / steps)
+        // One close every `duration / N`, batched to at most one wakeup per 10 ms.
+        let tick = max(TimeAmount.milliseconds(10), .nanoseconds(duration.nanoseconds / Int64(victims.count)))
+        let perTick = max(1, Int((Double(victims.count) * Double(tick.nanoseconds) / Double(max(1, duration.nanoseconds))).rounded()))
         var next = 0
-        eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: step) { task in
-            let end = min(victims.count, next + perStep)
+        eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: tick) { task in
+            let end = min(victims.count, next + perTick)
             for connection in victims[next..<end] { connection.goAway() }
             next = end
             if next >= victims.count {

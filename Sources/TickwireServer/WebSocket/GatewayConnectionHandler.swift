@@ -262,6 +262,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     private func tooSlow(context: ChannelHandlerContext) {
         guard webSocket.phase == .open else { return }
         logger.debug("closing a slow client", metadata: ["user": "\(session?.userID ?? "-")"])
+        gateway.metrics.slowConsumerClosing()
         initiateClose(code: CloseCode.tooSlow.rawValue, reason: "too slow: outbound buffer full", context: context)
     }
 }

@@ -1,0 +1,178 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+
+/// A real `tickwire serve` process on a free port, for one test.
+final class TestServer: @unchecked Sendable {
+    static let jwtSecret = "integration-test-secret"
+    static let apiKey = "integration-test-api-key"
+
+    let process: Process
+    let port: Int
+    private let output: OutputCollector
+
+    /// The package root, found from this file's path.
+    static let packageRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { url.deleteLastPathComponent() }
+        return url
+    }()
+
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["TICKWIRE_BINARY"] { return URL(fileURLWithPath: path) }
+        return packageRoot.appendingPathComponent(".build/debug/tickwire")
+    }
+
+    /// Starts `tickwire serve --port 0` with the test secret and API key plus `arguments`,
+    /// and waits until it prints the port it listens on.
+    static func start(_ arguments: [String] = [], environment: [String: String] = [:], defaults: Bool = true) async throws -> TestServer {
+        var all = ["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "debug"]
+        if defaults { all += ["--jwt-secret", jwtSecret, "--api-key", apiKey] }
+        all += arguments
+        return try await launch(all, environment: environment)
+    }
+
+    static func launch(_ arguments: [String], environment: [String: String] = [:]) async throws -> TestServer {
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw TestFailure("\(binary.path) is missing: run `swift build` first")
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TICKWIRE_") && $0.key != "REDIS_URL" }
+        env.merge(environment) { $1 }
+        process.environment = env
+        let output = OutputCollector()
+        process.standardOutput = output.stdoutPipe
+        process.standardError = output.stderrPipe
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let port = output.listeningPort {
+                return TestServer(process: process, port: port, output: output)
+            }
+            if !process.isRunning {
+                throw TestFailure("tickwire exited with \(process.terminationStatus): \(output.stderr)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        process.terminate()
+        throw TestFailure("tickwire did not report its port: \(output.stdout) \(output.stderr)")
+    }
+
+    private init(process: Process, port: Int, output: OutputCollector) {
+        self.process = process
+        self.port = port
+        self.output = output
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    var stdout: String { output.stdout }
+    var stderr: String { output.stderr }
+
+    func connect(
+        token: String? = nil, user: String = "alice", path: String = "/ws", headers: [(String, String)] = []
+    ) async throws -> TestWebSocket {
+        try await TestWebSocket.connect(port: port, path: path, token: token ?? Tokens.make(subject: user), headers: headers)
+    }
+
+    /// Connects and reads the `connected` frame.
+    func connectReady(user: String = "alice", token: String? = nil) async throws -> TestWebSocket {
+        let socket = try await connect(token: token, user: user)
+        let connected = try await socket.nextEvent()
+        guard connected.name == "connected" else { throw TestFailure("expected connected, got \(connected)") }
+        return socket
+    }
+
+    func signal(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for the process to exit and returns its status.
+    func waitForExit(timeout: Duration) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { throw TestFailure("tickwire still running after \(timeout)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    func http(_ method: String, _ path: String, headers: [(String, String)] = [], body: String? = nil) async throws -> HTTPResult {
+        try await TestHTTP.request(port: port, method: method, path: path, headers: headers, body: body)
+    }
+
+    /// Publishes a notification through the HTTP API and returns its id.
+    @discardableResult
+    func publish(user: String, event: String = "notification", data: JSONText = .sampleNotification) async throws -> String {
+        let body = #"{"user_id":"\#(user)","event":"\#(event)","data":\#(data.text)}"#
+        let result = try await http("POST", "/api/v1/publish", headers: [("Authorization", "Bearer \(Self.apiKey)")], body: body)
+        guard result.status == 200, let id = result.json?["id"]?.stringValue else {
+            throw TestFailure("publish failed: \(result.status) \(result.body)")
+        }
+        return id
+    }
+
+    /// The value of one Prometheus sample, e.g. `tickwire_disconnects_total{code="4009"}`.
+    func metric(_ sample: String) async throws -> Double? {
+        let text = try await http("GET", "/metrics").body
+        for line in text.split(separator: "\n") where line.hasPrefix(sample + " ") {
+            return Double(line.split(separator: " ").last ?? "")
+        }
+        return nil
+    }
+}
+
+/// JSON text for a publish body's `data`.
+struct JSONText: Sendable {
+    var text: String
+    static let sampleNotification = JSONText(
+        text: #"{"notification_id":"n1","type":"kyc_approved","title":"KYC Verification Approved","message":"Your identity verification has been approved","priority":"high"}"#)
+    static func notification(_ id: String) -> JSONText {
+        JSONText(text: #"{"notification_id":"\#(id)","type":"info","title":"T","message":"M","priority":"normal"}"#)
+    }
+}
+
+/// Collects a child's stdout and stderr as they arrive.
+final class OutputCollector: @unchecked Sendable {
+    let stdoutPipe = Pipe()
+    let stderrPipe = Pipe()
+    private let state = NIOLockedValueBox((stdout: "", stderr: ""))
+
+    init() {
+        stdoutPipe.fileHandleForReading.readabilityHandler = { [state] handle in
+            let data = handle.availableData
+            state.withLockedValue { $0.stdout += String(decoding: data, as: UTF8.self) }
+        }
+        stderrPipe.fileHandleForReading.readabilityHandler = { [state] handle in
+            let data = handle.availableData
+            state.withLockedValue { $0.stderr += String(decoding: data, as: UTF8.self) }
+        }
+    }
+
+    var stdout: String { state.withLockedValue { $0.stdout } }
+    var stderr: String { state.withLockedValue { $0.stderr } }
+
+    var listeningPort: Int? {
+        guard let range = stdout.range(of: #"listening on ws://[^ ]*:(\d+)/ws"#, options: .regularExpression) else { return nil }
+        let match = stdout[range]
+        guard let colon = match.lastIndex(of: ":") else { return nil }
+        return Int(match[match.index(after: colon)...].prefix { $0.isNumber })
+    }
+}
+
+/// Polls `condition` until it holds or the deadline passes.
+func eventually(
+    timeout: Duration = .seconds(5), interval: Duration = .milliseconds(50), _ what: String,
+    _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: interval)
+    }
+    throw TestFailure("timed out after \(timeout) waiting for: \(what)")
+}
