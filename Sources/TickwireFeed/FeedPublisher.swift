@@ -21,15 +21,20 @@ public struct FeedPublisher: Service {
         logger.info("price feed started", metadata: ["source": "\(source.name)", "symbols": "\(symbols.count)"])
         let broker = self.broker
         let logger = self.logger
-        try await cancelWhenGracefulShutdown {
-            try await source.run(symbols: symbols) { price in
-                do {
-                    try await broker.publish(price: price)
-                    logger.trace("published price", metadata: ["symbol": "\(price.symbol)", "price": "\(price.priceUSD)"])
-                } catch {
-                    logger.warning("could not publish a price", metadata: ["symbol": "\(price.symbol)", "error": "\(error)"])
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await source.run(symbols: symbols) { price in
+                    do {
+                        try await broker.publish(price: price)
+                        logger.trace("published price", metadata: ["symbol": "\(price.symbol)", "price": "\(price.priceUSD)"])
+                    } catch {
+                        logger.warning("could not publish a price", metadata: ["symbol": "\(price.symbol)", "error": "\(error)"])
+                    }
                 }
             }
+        } catch is CancellationError {
+            // Graceful shutdown: the source stops between ticks.
         }
+        logger.info("price feed stopped")
     }
 }

@@ -5,7 +5,7 @@ import TickwireProtocol
 @Suite(.timeLimit(.minutes(1)))
 struct Lifecycle {
     @Test func sigtermClosesEveryClientWith1001SpreadOverTheDrainThenExitsZero() async throws {
-        let server = try await TestServer.start(["--feed", "none", "--drain-seconds", "1.5"])
+        let server = try await TestServer.start(["--feed-tick", "0.1", "--drain-seconds", "1.5"])
         var sockets: [TestWebSocket] = []
         for index in 0..<6 { sockets.append(try await server.connectReady(user: "u\(index)")) }
         server.signal(SIGTERM)
@@ -24,6 +24,7 @@ struct Lifecycle {
         #expect(spread >= .milliseconds(400), "closes were not spread out: \(closedAt)")
         #expect(closedAt.max()! <= .seconds(3))
         #expect(server.stderr.contains("shutdown complete"))
+        #expect(!server.stderr.contains("error:"), "\(server.stderr)")
     }
 
     @Test func aSlowReaderIsClosedWith4009WhileAFastReaderKeepsReceiving() async throws {
