@@ -122,6 +122,18 @@ struct Prices {
         }
     }
 
+    /// The shipped default: SC-004's five seconds, with the feed ticking every 200 ms.
+    @Test func theDefaultWindowIsFiveSeconds() async throws {
+        let server = try await TestServer.start(["--feed-tick", "0.2"])
+        let socket = try await server.connectReady()
+        try await socket.send(#"{"action":"subscribe","channel":"prices","symbols":["SOL"]}"#)
+        let updates = try await socket.collectEvents(for: .milliseconds(11_500)).filter { $0.name == "price_update" }
+        #expect(updates.count >= 2 && updates.count <= 3, "\(updates.count) updates in 11.5 s")
+        for (earlier, later) in zip(updates, updates.dropFirst()) {
+            #expect(later.arrivedAt - earlier.arrivedAt >= .milliseconds(4950))
+        }
+    }
+
     @Test func theSnapshotShowsTheLastPriceTheWindowReleased() async throws {
         let server = try await TestServer.start(["--feed-tick", "0.1", "--price-interval", "1"])
         let watcher = try await server.connectReady()
