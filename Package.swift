@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -21,6 +22,17 @@ let package = Package(
     ],
     targets: [
         .target(name: "TickwireProtocol"),
+        .target(
+            name: "RESP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "TickwireWebSocket",
             dependencies: [
@@ -65,24 +77,61 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .executableTarget(
-            name: "tickwire",
+        .target(
+            name: "TickwireClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "TickwireRedis",
+            dependencies: [
+                "RESP",
+                "TickwireProtocol",
+                "TickwireCore",
+                "TickwireFeed",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "TickwireCommands",
             dependencies: [
                 "TickwireProtocol",
                 "TickwireCore",
                 "TickwireServer",
                 "TickwireFeed",
+                "TickwireRedis",
+                "TickwireClient",
+                "RESP",
                 "TickwireWebSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .executableTarget(name: "tickwire", dependencies: ["TickwireCommands"]),
         .testTarget(name: "TickwireProtocolTests", dependencies: ["TickwireProtocol"]),
+        .testTarget(name: "TickwireCommandsTests", dependencies: ["TickwireCommands"]),
+        .target(name: "TickwireTestSupport", path: "Tests/TickwireTestSupport"),
+        .testTarget(
+            name: "RESPTests",
+            dependencies: [
+                "RESP",
+                "TickwireTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "TickwireWebSocketTests",
             dependencies: ["TickwireWebSocket", .product(name: "NIOCore", package: "swift-nio")]
@@ -91,6 +140,7 @@ let package = Package(
         .testTarget(
             name: "TickwireIntegrationTests",
             dependencies: [
+                "TickwireTestSupport",
                 "TickwireProtocol",
                 "TickwireWebSocket",
                 "TickwireCore",

@@ -24,8 +24,11 @@ public final class Gateway: BrokerDelegate {
     ) {
         self.settings = settings
         self.metrics = metrics
-        self.hub = Hub(eventLoops: eventLoops, symbols: settings.symbols, metrics: metrics)
-        self.gate = PriceGate(eventLoop: eventLoops[0], hub: hub, intervalNanoseconds: priceIntervalNanoseconds)
+        let hub = Hub(eventLoops: eventLoops, symbols: settings.symbols, metrics: metrics)
+        self.hub = hub
+        self.gate = PriceGate(
+            eventLoop: eventLoops[0], symbols: settings.symbols, intervalNanoseconds: priceIntervalNanoseconds
+        ) { price, index in hub.broadcast(price, symbolIndex: index) }
         self.broker = broker
         self.maximumConnections = maximumConnections
         self.logger = logger
@@ -84,7 +87,13 @@ public final class Gateway: BrokerDelegate {
 
     // MARK: BrokerDelegate
 
+    /// The loop the window runs on; a broker that delivers there saves a hop per price.
+    public var priceLoop: EventLoop { gate.eventLoop }
+
     public func broker(didReceive price: PriceUpdate) {
+        if let publishedAt = price.publishedAtMicroseconds {
+            metrics.brokerLag.recordNanoseconds(max(0, Timestamp.nowMicroseconds() - publishedAt) * 1000)
+        }
         gate.offer(price)
     }
 

@@ -15,6 +15,9 @@ public struct PriceUpdate: Sendable, Equatable {
     public var stale: Bool
     /// Fields this version does not know, passed through untouched (a benchmark's send stamp, say).
     public var extra: JSONObject
+    /// When a broker publisher sent it (`published_us`, wall-clock microseconds). Gateways use it to
+    /// measure broker lag; it is part of the broker payload only, never of what clients receive.
+    public var publishedAtMicroseconds: Int64?
 
     public init(
         symbol: String, priceUSD: String, change24h: String, volume24h: String?, timestamp: Timestamp,
@@ -28,10 +31,11 @@ public struct PriceUpdate: Sendable, Equatable {
         self.source = source
         self.stale = stale
         self.extra = extra
+        self.publishedAtMicroseconds = nil
     }
 
     static let knownKeys: Set<String> = [
-        "symbol", "price_usd", "price_change_24h", "volume_24h", "timestamp", "source", "stale",
+        "symbol", "price_usd", "price_change_24h", "volume_24h", "timestamp", "source", "stale", "published_us",
     ]
 
     /// Reads a price published by a feed. `receivedAt` stands in for a missing `timestamp`.
@@ -73,10 +77,15 @@ public struct PriceUpdate: Sendable, Equatable {
         default: throw ProtocolViolation(.invalidMessage, "stale must be a boolean", details: ["field": "stale"])
         }
         self.extra = JSONObject(object.members.filter { !Self.knownKeys.contains($0.key) })
+        self.publishedAtMicroseconds = object["published_us"]?.integerValue
     }
 
-    /// Writes the data object, known fields first in a fixed order.
+    /// Writes the data object clients receive, known fields first in a fixed order.
     public func write(to writer: inout JSONWriter) {
+        write(to: &writer, publishedAt: nil)
+    }
+
+    private func write(to writer: inout JSONWriter, publishedAt: Int64?) {
         writer.raw("{\"symbol\":")
         writer.string(symbol)
         writer.raw(",\"price_usd\":")
@@ -101,13 +110,24 @@ public struct PriceUpdate: Sendable, Equatable {
             writer.key(member.key)
             writer.value(member.value)
         }
+        if let publishedAt {
+            writer.raw(",\"published_us\":")
+            writer.integer(publishedAt)
+        }
         writer.raw("}")
     }
 
-    /// The data object as JSON bytes (the payload of `prices:{SYMBOL}` and `prices:latest`).
+    /// The data object as clients see it.
     public var jsonBytes: [UInt8] {
         var writer = JSONWriter(capacity: 192)
         write(to: &writer)
+        return writer.bytes
+    }
+
+    /// The broker payload (`prices:{SYMBOL}`, `prices:latest`): the client view plus `published_us`.
+    public func brokerPayload(publishedAtMicroseconds: Int64) -> [UInt8] {
+        var writer = JSONWriter(capacity: 224)
+        write(to: &writer, publishedAt: publishedAtMicroseconds)
         return writer.bytes
     }
 }

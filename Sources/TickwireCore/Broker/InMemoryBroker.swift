@@ -30,6 +30,8 @@ public final class InMemoryBroker: Broker {
     public var isReady: Bool { true }
 
     public func publish(price: PriceUpdate) async throws {
+        var price = price
+        price.publishedAtMicroseconds = Timestamp.nowMicroseconds()
         state.withLockedValue { state in
             state.latest[price.symbol] = price
             state.delegate?.broker(didReceive: price)

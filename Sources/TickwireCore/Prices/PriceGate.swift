@@ -1,24 +1,31 @@
 import NIOCore
 import TickwireProtocol
 
-/// Applies the per-symbol `PriceWindow` to every price the broker delivers, on one
-/// event loop, and hands released prices to the hub. Whatever a publisher does, a
-/// client never gets more than one price of a symbol per window (SC-004).
+/// Applies the per-symbol `PriceWindow` to a stream of prices, on one event loop,
+/// and hands each released price to `release`. The gateway puts it between the
+/// broker and its clients (whatever a publisher does, a client never gets more than
+/// one price of a symbol per window: SC-004); `tickwire feed` puts it before publishing.
 public final class PriceGate: @unchecked Sendable {
     // Mutable state is confined to `eventLoop`.
     public let eventLoop: EventLoop
-    private let hub: Hub
+    private let symbols: SymbolTable
+    private let release: @Sendable (PriceUpdate, Int) -> Void
     private var windows: [PriceWindow]
 
-    public init(eventLoop: EventLoop, hub: Hub, intervalNanoseconds: UInt64) {
+    /// `release` is called on `eventLoop` with the price and its symbol's index in `symbols`.
+    public init(
+        eventLoop: EventLoop, symbols: SymbolTable, intervalNanoseconds: UInt64,
+        release: @escaping @Sendable (PriceUpdate, Int) -> Void
+    ) {
         self.eventLoop = eventLoop
-        self.hub = hub
-        self.windows = Array(repeating: PriceWindow(intervalNanoseconds: intervalNanoseconds), count: hub.symbols.count)
+        self.symbols = symbols
+        self.release = release
+        self.windows = Array(repeating: PriceWindow(intervalNanoseconds: intervalNanoseconds), count: symbols.count)
     }
 
-    /// Offers a price from any thread. Prices of symbols the gateway does not list are ignored.
+    /// Offers a price from any thread. Prices of symbols not in the table are ignored.
     public func offer(_ price: PriceUpdate) {
-        guard let index = hub.symbols.index(of: price.symbol) else { return }
+        guard let index = symbols.index(of: price.symbol) else { return }
         if eventLoop.inEventLoop {
             offerOnLoop(price, index: index)
         } else {
@@ -30,7 +37,7 @@ public final class PriceGate: @unchecked Sendable {
         let now = NIODeadline.now().uptimeNanoseconds
         switch windows[index].offer(price, now: now) {
         case .release(let released):
-            hub.broadcast(released, symbolIndex: index)
+            release(released, index)
         case .hold(let deadline?):
             eventLoop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(deadline)) {
                 self.windowOpened(index: index)
@@ -42,7 +49,7 @@ public final class PriceGate: @unchecked Sendable {
 
     private func windowOpened(index: Int) {
         if let price = windows[index].windowOpened(now: NIODeadline.now().uptimeNanoseconds) {
-            hub.broadcast(price, symbolIndex: index)
+            release(price, index)
         }
     }
 }

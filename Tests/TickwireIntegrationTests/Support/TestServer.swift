@@ -1,6 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 import Testing
+@_exported import TickwireTestSupport
 
 /// A real `tickwire serve` process on a free port, for one test.
 final class TestServer: @unchecked Sendable {
@@ -162,17 +163,4 @@ final class OutputCollector: @unchecked Sendable {
         guard let colon = match.lastIndex(of: ":") else { return nil }
         return Int(match[match.index(after: colon)...].prefix { $0.isNumber })
     }
-}
-
-/// Polls `condition` until it holds or the deadline passes.
-func eventually(
-    timeout: Duration = .seconds(5), interval: Duration = .milliseconds(50), _ what: String,
-    _ condition: () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: interval)
-    }
-    throw TestFailure("timed out after \(timeout) waiting for: \(what)")
 }

@@ -212,6 +212,8 @@ struct Event: Sendable, CustomStringConvertible {
     var data: JSONObject { object["data"]?.objectValue ?? JSONObject() }
     var id: String? { object["id"]?.stringValue }
     var errorCode: String? { name == "error" ? data["code"]?.stringValue : nil }
+    /// The envelope's `timestamp`: when the server built the frame.
+    var sentAt: Timestamp { Timestamp(rfc3339: object["timestamp"]?.stringValue ?? "") ?? Timestamp(millisecondsSinceEpoch: 0) }
     var description: String { text }
 }
 

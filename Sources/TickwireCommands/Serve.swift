@@ -7,7 +7,9 @@ import Prometheus
 import ServiceLifecycle
 import TickwireCore
 import TickwireFeed
+import RESP
 import TickwireProtocol
+import TickwireRedis
 import TickwireServer
 
 #if canImport(Glibc)
@@ -31,8 +33,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Comma-separated symbols this gateway serves.")
     var symbols = SimulatedPriceSource.defaultSymbols.joined(separator: ",")
 
-    @Option(help: "Price feed run inside this process: simulated or none.")
-    var feed = "simulated"
+    @Option(help: "Price feed run inside this process: simulated or none. Default: simulated alone, none with --redis-url (run `tickwire feed`).")
+    var feed: String?
+
+    @Option(help: "Join a cluster through this Redis (redis://[:password@]host[:port][/db], rediss:// for TLS). Also REDIS_URL.")
+    var redisURL: String?
+
+    @Option(help: "Prefix for every Redis key and channel.")
+    var redisPrefix = ""
 
     @Option(help: "Seconds between ticks of the simulated feed.")
     var feedTick = 1.0
@@ -96,7 +104,12 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
-        guard ["simulated", "none"].contains(feed) else { throw ValidationError("--feed must be simulated or none") }
+        guard feed.map({ ["simulated", "none"].contains($0) }) ?? true else {
+            throw ValidationError("--feed must be simulated or none")
+        }
+        if let redisURL {
+            do { _ = try RedisConfiguration(url: redisURL) } catch { throw ValidationError("--redis-url: \(error)") }
+        }
         guard feedTick > 0 else { throw ValidationError("--feed-tick must be positive") }
         guard jwtLeeway >= 0 else { throw ValidationError("--jwt-leeway must not be negative") }
         guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
@@ -148,10 +161,28 @@ struct Serve: AsyncParsableCommand {
         let settings = SessionSettings(
             symbols: SymbolTable(symbols), verifier: verifier, limits: limits,
             heartbeatTimeoutNanoseconds: UInt64(heartbeatTimeout * 1e9))
-        let broker = InMemoryBroker(
-            notificationCapacity: notificationCapacity, retentionMilliseconds: Int64(notificationTtl) * 1000)
+        let metrics = GatewayMetrics(brokerName: redisURL == nil ? "memory" : "redis")
+        let broker: any Broker
+        var redis: RedisBroker? = nil
+        if let redisURL {
+            var redisSettings = RedisBroker.Settings()
+            redisSettings.keys = RedisKeys(prefix: redisPrefix)
+            redisSettings.notificationCapacity = notificationCapacity
+            redisSettings.retentionMilliseconds = Int64(notificationTtl) * 1000
+            redisSettings.symbols = symbols
+            let redisBroker = RedisBroker(
+                configuration: try RedisConfiguration(url: redisURL), settings: redisSettings, eventLoop: eventLoops[0],
+                logger: logger,
+                metrics: RedisBroker.Metrics(
+                    reconnected: { metrics.brokerReconnects.increment() }, dropped: { metrics.droppedMessages.increment() }))
+            redis = redisBroker
+            broker = redisBroker
+        } else {
+            broker = InMemoryBroker(
+                notificationCapacity: notificationCapacity, retentionMilliseconds: Int64(notificationTtl) * 1000)
+        }
         let gateway = Gateway(
-            settings: settings, eventLoops: eventLoops, broker: broker, metrics: GatewayMetrics(brokerName: "memory"),
+            settings: settings, eventLoops: eventLoops, broker: broker, metrics: metrics,
             priceIntervalNanoseconds: UInt64(priceInterval * 1e9), maximumConnections: connectionCap, logger: logger)
 
         var serverConfiguration = ServerConfiguration()
@@ -182,13 +213,20 @@ struct Serve: AsyncParsableCommand {
         Banner.print(
             host: host, port: boundPort, symbols: symbols, devSecret: devSecret, generatedAPIKey: self.apiKey == nil ? apiKey : nil,
             echo: conformanceEcho)
-        logger.info("listening", metadata: ["address": "\(host):\(boundPort)", "symbols": "\(symbols.count)", "broker": "memory"])
+        logger.info("listening", metadata: [
+            "address": "\(host):\(boundPort)", "symbols": "\(symbols.count)",
+            "broker": "\(redis.map { "redis \($0.client.configuration.redacted)" } ?? "memory")",
+        ])
 
         var services: [any Service] = []
-        if feed == "simulated" {
-            services.append(FeedPublisher(
-                source: SimulatedPriceSource(tickInterval: .nanoseconds(Int64(feedTick * 1e9))), symbols: symbols,
-                broker: broker, logger: logger))
+        if (feed ?? (redisURL == nil ? "simulated" : "none")) == "simulated" {
+            var feedSettings = FeedService.Settings(symbols: symbols, holderID: FeedHolder.id())
+            feedSettings.priceInterval = .nanoseconds(Int64(priceInterval * 1e9))
+            // In a cluster, gateways that also run a feed elect one publisher among themselves.
+            let lock = redis.map { RedisLeaderLock(client: $0.client, key: $0.settings.keys.feedLeader) }
+            services.append(FeedService(
+                source: SimulatedPriceSource(tickInterval: .nanoseconds(Int64(feedTick * 1e9))), broker: broker,
+                lock: lock, settings: feedSettings, eventLoop: eventLoops[0], logger: logger))
         }
         // Shut down in reverse order: the server drains its clients while prices still flow.
         services.append(server)

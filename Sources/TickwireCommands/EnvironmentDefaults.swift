@@ -10,6 +10,13 @@ enum EnvironmentDefaults {
         "secret": ["TICKWIRE_JWT_SECRET"],
     ]
 
+    /// Options that exclude each other: an environment default is not applied when the
+    /// command line already chose the other one (`publish --url` with REDIS_URL set).
+    static let exclusive: [String: [String]] = [
+        "redis-url": ["url"],
+        "url": ["redis-url"],
+    ]
+
     static func apply(to arguments: [String], environment: [String: String]) -> [String] {
         guard let commandName = arguments.first(where: { !$0.hasPrefix("-") }),
             let command = Tickwire.configuration.subcommands.first(where: {
@@ -17,9 +24,11 @@ enum EnvironmentDefaults {
             })
         else { return arguments }
         var result = arguments
+        func onCommandLine(_ name: String) -> Bool {
+            arguments.contains { $0 == "--\(name)" || $0.hasPrefix("--\(name)=") }
+        }
         for option in options(of: command) {
-            let present = arguments.contains { $0 == "--\(option.name)" || $0.hasPrefix("--\(option.name)=") }
-            guard !present else { continue }
+            guard !onCommandLine(option.name), !(exclusive[option.name] ?? []).contains(where: onCommandLine) else { continue }
             let names = ["TICKWIRE_" + option.name.uppercased().replacingOccurrences("-", with: "_")]
                 + (aliases[option.name] ?? [])
             guard let value = names.lazy.compactMap({ environment[$0] }).first else { continue }
@@ -49,16 +58,20 @@ enum EnvironmentDefaults {
         }
     }
 
-    /// `jwtPublicKey` -> `jwt-public-key`, ArgumentParser's default long name.
+    /// ArgumentParser's default long name: `jwtPublicKey` -> `jwt-public-key`, `redisURL` -> `redis-url`,
+    /// `maxHTTPBody` -> `max-http-body` (a run of capitals is one word).
     static func kebabCase(_ name: String) -> String {
+        let characters = Array(name)
         var result = ""
-        for character in name {
-            if character.isUppercase {
-                if !result.isEmpty { result.append("-") }
-                result.append(Character(character.lowercased()))
-            } else {
-                result.append(character)
+        for (index, character) in characters.enumerated() {
+            if character.isUppercase, index > 0 {
+                let previous = characters[index - 1]
+                let next = index + 1 < characters.count ? characters[index + 1] : nil
+                if previous.isLowercase || previous.isNumber || (previous.isUppercase && next?.isLowercase == true) {
+                    result.append("-")
+                }
             }
+            result.append(Character(character.lowercased()))
         }
         return result
     }

@@ -6,11 +6,13 @@ import Glibc
 import Darwin
 #endif
 
-@main
-struct Tickwire: AsyncParsableCommand {
+
+public struct Tickwire: AsyncParsableCommand {
+    public init() {}
+
     static let version = "0.1.0"
 
-    static let configuration = CommandConfiguration(
+    public static let configuration = CommandConfiguration(
         commandName: "tickwire",
         abstract: "Real-time price and notification gateway for wallet apps.",
         discussion: """
@@ -19,11 +21,11 @@ struct Tickwire: AsyncParsableCommand {
             line wins over the environment.
             """,
         version: version,
-        subcommands: [Serve.self, Token.self]
+        subcommands: [Serve.self, Feed.self, Publish.self, Token.self]
     )
 
     /// Parses with environment defaults, runs, and turns every error into one line on stderr.
-    static func main() async {
+    public static func runFromCommandLine() async {
         let arguments = EnvironmentDefaults.apply(
             to: Array(CommandLine.arguments.dropFirst()), environment: ProcessEnvironment.all)
         do {

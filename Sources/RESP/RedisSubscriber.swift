@@ -1,0 +1,266 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A dedicated pub/sub connection that outlives network and server failures.
+///
+/// Channels are reference-counted: the first `subscribe` of a channel sends
+/// SUBSCRIBE, the last `unsubscribe` sends UNSUBSCRIBE, and changes made in the
+/// same event-loop turn go out as one command each. When the connection drops it
+/// reconnects with jittered exponential backoff and subscribes to the whole set
+/// again. While connected it sends PING every `pingInterval`; no answer within
+/// `pingTimeout` (a server stopped with SIGSTOP, a half-dead link) closes the
+/// connection and starts a reconnect.
+public final class RedisSubscriber: Sendable {
+    public struct Events: Sendable {
+        public var message: @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
+        /// Connected and the whole channel set sent for subscription; `reconnected` after a drop.
+        public var connected: @Sendable (_ reconnected: Bool) -> Void
+        public var disconnected: @Sendable () -> Void
+
+        public init(
+            message: @escaping @Sendable (String, ByteBuffer) -> Void,
+            connected: @escaping @Sendable (Bool) -> Void = { _ in },
+            disconnected: @escaping @Sendable () -> Void = {}
+        ) {
+            self.message = message
+            self.connected = connected
+            self.disconnected = disconnected
+        }
+    }
+
+    public let configuration: RedisConfiguration
+    private let eventLoop: EventLoop
+    private let logger: Logger
+    private let events: Events
+    private let pingInterval: Duration
+    private let pingTimeout: Duration
+    private let backoff: Backoff
+
+    private struct Waiter {
+        var id: Int
+        var continuation: CheckedContinuation<Void, Error>
+    }
+
+    private struct State {
+        var counts: [String: Int] = [:]
+        var connection: RedisConnection?
+        var confirmed: Set<String> = []
+        var toSubscribe: Set<String> = []
+        var toUnsubscribe: Set<String> = []
+        var flushScheduled = false
+        var waiters: [String: [Waiter]] = [:]
+        var nextWaiterID = 0
+        var isShutDown = false
+        var reconnects = 0
+    }
+    private let state = NIOLockedValueBox(State())
+
+    public init(
+        configuration: RedisConfiguration, eventLoop: EventLoop, logger: Logger, events: Events,
+        pingInterval: Duration = .seconds(1), pingTimeout: Duration = .seconds(2),
+        backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(5))
+    ) {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.events = events
+        self.pingInterval = pingInterval
+        self.pingTimeout = pingTimeout
+        self.backoff = backoff
+    }
+
+    // MARK: Channels
+
+    public func subscribe(_ channel: String) {
+        let schedule = state.withLockedValue { state -> Bool in
+            state.counts[channel, default: 0] += 1
+            guard state.counts[channel] == 1 else { return false }
+            if state.toUnsubscribe.remove(channel) == nil { state.toSubscribe.insert(channel) }
+            return scheduleFlush(&state)
+        }
+        if schedule { eventLoop.execute { self.flush() } }
+    }
+
+    public func unsubscribe(_ channel: String) {
+        let schedule = state.withLockedValue { state -> Bool in
+            guard let count = state.counts[channel] else { return false }
+            guard count == 1 else {
+                state.counts[channel] = count - 1
+                return false
+            }
+            state.counts[channel] = nil
+            if state.toSubscribe.remove(channel) == nil { state.toUnsubscribe.insert(channel) }
+            return scheduleFlush(&state)
+        }
+        if schedule { eventLoop.execute { self.flush() } }
+    }
+
+    private func scheduleFlush(_ state: inout State) -> Bool {
+        guard !state.flushScheduled else { return false }
+        state.flushScheduled = true
+        return true
+    }
+
+    private func flush() {
+        let (connection, subscribe, unsubscribe) = state.withLockedValue { state in
+            state.flushScheduled = false
+            defer {
+                state.toSubscribe = []
+                state.toUnsubscribe = []
+            }
+            // Without a connection the next connect subscribes to `counts` anyway.
+            return (state.connection, state.toSubscribe, state.toUnsubscribe)
+        }
+        guard let connection, connection.isActive else { return }
+        Self.send("UNSUBSCRIBE", Array(unsubscribe), on: connection)
+        Self.send("SUBSCRIBE", Array(subscribe), on: connection)
+    }
+
+    private static func send(_ command: String, _ channels: [String], on connection: RedisConnection) {
+        var start = 0
+        while start < channels.count {
+            let end = min(channels.count, start + 512)
+            connection.sendWithoutReply(RESPCommand(command, Array(channels[start..<end])))
+            start = end
+        }
+    }
+
+    /// The channels subscribed to, as far as this process wants them.
+    public var channels: Set<String> {
+        state.withLockedValue { Set($0.counts.keys) }
+    }
+
+    public var isConnected: Bool {
+        state.withLockedValue { $0.connection?.isActive ?? false }
+    }
+
+    /// Returns once the server confirmed the subscription to `channel`, so that nothing
+    /// published from now on is missed. Throws `RedisError.timeout` after `timeout`.
+    public func waitUntilSubscribed(_ channel: String, timeout: Duration = .seconds(5)) async throws {
+        let id: Int? = state.withLockedValue { state in
+            if state.confirmed.contains(channel) { return nil }
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        guard let id else { return }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            let confirmedMeanwhile = state.withLockedValue { state -> Bool in
+                if state.confirmed.contains(channel) { return true }
+                state.waiters[channel, default: []].append(Waiter(id: id, continuation: continuation))
+                return false
+            }
+            if confirmedMeanwhile {
+                continuation.resume()
+                return
+            }
+            eventLoop.scheduleTask(in: timeout.timeAmount) {
+                let waiter: Waiter? = self.state.withLockedValue { state in
+                    guard let index = state.waiters[channel]?.firstIndex(where: { $0.id == id }) else { return nil }
+                    return state.waiters[channel]!.remove(at: index)
+                }
+                waiter?.continuation.resume(throwing: RedisError.timeout)
+            }
+        }
+    }
+
+    // MARK: Pushes
+
+    private func received(_ push: RESPValue) {
+        guard let elements = push.elements, let kind = elements.first?.string, elements.count >= 3,
+            let channel = elements[1].string
+        else { return }
+        switch kind {
+        case "message":
+            guard case .bulkString(let payload) = elements[2] else { return }
+            events.message(channel, payload)
+        case "subscribe":
+            let waiters = state.withLockedValue { state -> [Waiter] in
+                state.confirmed.insert(channel)
+                return state.waiters.removeValue(forKey: channel) ?? []
+            }
+            for waiter in waiters { waiter.continuation.resume() }
+        case "unsubscribe":
+            _ = state.withLockedValue { $0.confirmed.remove(channel) }
+        default:
+            break
+        }
+    }
+
+    // MARK: Connection upkeep
+
+    /// Keeps the connection up until `shutdown()`.
+    public func run() async {
+        var failures = 0
+        var everConnected = false
+        while !state.withLockedValue({ $0.isShutDown }) {
+            do {
+                let connection = try await RedisConnection.connect(
+                    configuration, eventLoop: eventLoop, name: "tickwire-subscriber",
+                    onPush: { [weak self] push in self?.received(push) })
+                let channels = state.withLockedValue { state -> [String]? in
+                    guard !state.isShutDown else { return nil }
+                    state.connection = connection
+                    state.confirmed = []
+                    state.toSubscribe = []
+                    state.toUnsubscribe = []
+                    return Array(state.counts.keys)
+                }
+                guard let channels else {
+                    await connection.close()
+                    return
+                }
+                Self.send("SUBSCRIBE", channels, on: connection)
+                logger.info("Redis subscriber connected", metadata: [
+                    "redis": "\(configuration.redacted)", "channels": "\(channels.count)", "resp": "\(connection.protocolVersion)",
+                ])
+                failures = 0
+                events.connected(everConnected)
+                everConnected = true
+                await keepAlive(connection)
+                state.withLockedValue { state in
+                    state.connection = nil
+                    state.confirmed = []
+                }
+                if !state.withLockedValue({ $0.isShutDown }) {
+                    logger.warning("Redis subscriber disconnected", metadata: ["redis": "\(configuration.redacted)"])
+                    events.disconnected()
+                }
+            } catch {
+                if failures == 0 {
+                    logger.warning("Redis subscriber cannot connect", metadata: [
+                        "redis": "\(configuration.redacted)", "error": "\(error)",
+                    ])
+                }
+                failures += 1
+            }
+            guard !state.withLockedValue({ $0.isShutDown }) else { return }
+            try? await Task.sleep(for: backoff.delay(attempt: failures))
+        }
+    }
+
+    /// PINGs while the connection lives; returns when it closed or stopped answering.
+    private func keepAlive(_ connection: RedisConnection) async {
+        while connection.isActive, !state.withLockedValue({ $0.isShutDown }) {
+            try? await Task.sleep(for: pingInterval)
+            guard connection.isActive else { break }
+            do {
+                _ = try await connection.sendRaw(RESPCommand("PING"), timeout: pingTimeout)
+            } catch {
+                logger.warning("Redis subscriber liveness probe failed", metadata: ["error": "\(error)"])
+                await connection.close()
+                break
+            }
+        }
+    }
+
+    public func shutdown() async {
+        let (connection, waiters) = state.withLockedValue { state in
+            state.isShutDown = true
+            defer { state.waiters = [:] }
+            return (state.connection, state.waiters.values.flatMap { $0 })
+        }
+        for waiter in waiters { waiter.continuation.resume(throwing: RedisError.unavailable("subscriber shut down")) }
+        await connection?.close()
+    }
+}

@@ -1,0 +1,277 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import RESP
+import TickwireCore
+import TickwireProtocol
+
+/// The broker of a cluster: every gateway and the feed share one Redis.
+///
+/// Prices arrive on `prices:{SYMBOL}` (the gateway subscribes to the channels of
+/// every symbol it lists, so a snapshot is current the moment a client subscribes),
+/// with the newest of each in the `prices:latest` hash. A notification is stored in
+/// the user's stream and published on `notifications:{user}` by one script; the
+/// gateway subscribes to a user's channel only while one of its clients wants it.
+///
+/// After the subscriber connection comes back from a drop, the broker reads each
+/// subscribed user's stream from the last id it delivered, holding live events of
+/// that user meanwhile, so a blink of the network or of Redis loses nothing.
+public final class RedisBroker: Broker {
+    public struct Settings: Sendable {
+        public var keys = RedisKeys()
+        /// Events kept per user stream.
+        public var notificationCapacity = 1000
+        /// How long events are kept, in milliseconds.
+        public var retentionMilliseconds: Int64 = 7 * 86_400_000
+        /// Symbols whose price channels to follow (a gateway's list; empty for publishers).
+        public var symbols: [String] = []
+        public var pingInterval: Duration = .seconds(1)
+        public var pingTimeout: Duration = .seconds(2)
+
+        public init() {}
+    }
+
+    public struct Metrics: Sendable {
+        public var reconnected: @Sendable () -> Void
+        public var dropped: @Sendable () -> Void
+
+        public init(reconnected: @escaping @Sendable () -> Void = {}, dropped: @escaping @Sendable () -> Void = {}) {
+            self.reconnected = reconnected
+            self.dropped = dropped
+        }
+    }
+
+    public let settings: Settings
+    public let client: RedisClient
+    private let subscriber: NIOLockedValueBox<RedisSubscriber?>
+    private let configuration: RedisConfiguration
+    private let eventLoop: EventLoop
+    private let logger: Logger
+    private let metrics: Metrics
+
+    private struct UserState {
+        /// The newest id delivered to the gateway, or where following this user began.
+        var lastID: StreamID
+        /// Live events held while a catch-up read runs.
+        var held: [NotificationEnvelope]?
+    }
+
+    private struct State {
+        var delegate: (any BrokerDelegate)?
+        var users: [String: UserState] = [:]
+        var subscriberTask: Task<Void, Never>?
+    }
+    private let state = NIOLockedValueBox(State())
+
+    public init(
+        configuration: RedisConfiguration, settings: Settings, eventLoop: EventLoop, logger: Logger,
+        metrics: Metrics = Metrics()
+    ) {
+        self.configuration = configuration
+        self.settings = settings
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.metrics = metrics
+        self.client = RedisClient(configuration: configuration, eventLoop: eventLoop, name: "tickwire", logger: logger)
+        self.subscriber = NIOLockedValueBox(nil)
+    }
+
+    // MARK: Lifecycle
+
+    public func start(delegate: any BrokerDelegate) async {
+        let subscriber = RedisSubscriber(
+            configuration: configuration, eventLoop: eventLoop, logger: logger,
+            events: RedisSubscriber.Events(
+                message: { [weak self] channel, payload in self?.received(channel: channel, payload: payload) },
+                connected: { [weak self] reconnected in self?.subscriberConnected(reconnected: reconnected) },
+                disconnected: { [weak self] in self?.subscriberDisconnected() }),
+            pingInterval: settings.pingInterval, pingTimeout: settings.pingTimeout)
+        self.subscriber.withLockedValue { $0 = subscriber }
+        for symbol in settings.symbols { subscriber.subscribe(settings.keys.priceChannel(symbol)) }
+        let task = Task { await subscriber.run() }
+        state.withLockedValue { state in
+            state.delegate = delegate
+            state.subscriberTask = task
+        }
+    }
+
+    public func shutdown() async {
+        let task = state.withLockedValue { state -> Task<Void, Never>? in
+            state.delegate = nil
+            return state.subscriberTask
+        }
+        await subscriber.withLockedValue { $0 }?.shutdown()
+        await task?.value
+        await client.shutdown()
+    }
+
+    public var isReady: Bool { subscriber.withLockedValue { $0 }?.isConnected ?? false }
+
+    private func subscriberConnected(reconnected: Bool) {
+        let (delegate, users) = state.withLockedValue { ($0.delegate, Array($0.users.keys)) }
+        delegate?.broker(readinessChanged: true)
+        guard reconnected else { return }
+        metrics.reconnected()
+        for user in users { catchUp(user: user) }
+    }
+
+    private func subscriberDisconnected() {
+        state.withLockedValue { $0.delegate }?.broker(readinessChanged: false)
+    }
+
+    // MARK: Interest
+
+    public func setInterest(_ channel: BrokerChannel, active: Bool) {
+        guard case .notifications(let userID) = channel else { return }  // price channels: always followed
+        let subscriber = self.subscriber.withLockedValue { $0 }
+        if active {
+            // Events from a moment before now on are caught up after a reconnect.
+            let start = StreamID(milliseconds: UInt64(max(0, Timestamp.now().millisecondsSinceEpoch - 1000)), sequence: 0)
+            state.withLockedValue { state in
+                if state.users[userID] == nil { state.users[userID] = UserState(lastID: start) }
+            }
+            subscriber?.subscribe(settings.keys.notificationChannel(userID))
+        } else {
+            _ = state.withLockedValue { $0.users.removeValue(forKey: userID) }
+            subscriber?.unsubscribe(settings.keys.notificationChannel(userID))
+        }
+    }
+
+    // MARK: Receiving
+
+    private func received(channel: String, payload: ByteBuffer) {
+        let keys = settings.keys
+        let parsed = payload.withUnsafeReadableBytes { try? JSONParser.parse($0).objectValue }
+        if channel.hasPrefix(keys.priceChannelPrefix) {
+            guard let object = parsed, let price = try? PriceUpdate(json: object, receivedAt: .now()) else {
+                return drop("an invalid price on \(channel)")
+            }
+            state.withLockedValue { $0.delegate }?.broker(didReceive: price)
+        } else if channel.hasPrefix(keys.notificationChannelPrefix) {
+            let userID = String(channel.dropFirst(keys.notificationChannelPrefix.count))
+            guard let object = parsed, let envelope = try? NotificationEnvelope(json: object) else {
+                return drop("an invalid notification on \(channel)")
+            }
+            deliver([envelope], to: userID, live: true)
+        }
+    }
+
+    private func drop(_ what: String) {
+        metrics.dropped()
+        logger.warning("dropped \(what)")
+    }
+
+    /// A live event: held while a catch-up for its user runs, otherwise delivered unless already delivered.
+    /// The lock is held while the delegate is called, so each user's events reach it in id order.
+    private func deliver(_ events: [NotificationEnvelope], to userID: String, live: Bool) {
+        state.withLockedValue { state in
+            guard var user = state.users[userID] else { return }
+            if live, user.held != nil {
+                user.held!.append(contentsOf: events)
+            } else {
+                Self.deliver(events, to: userID, user: &user, delegate: state.delegate)
+            }
+            state.users[userID] = user
+        }
+    }
+
+    private static func deliver(
+        _ events: [NotificationEnvelope], to userID: String, user: inout UserState, delegate: (any BrokerDelegate)?
+    ) {
+        for event in events where event.id > user.lastID {
+            user.lastID = event.id
+            delegate?.broker(didReceive: event, forUser: userID)
+        }
+    }
+
+    /// Reads what a user's stream got while the subscriber was away, then releases the live
+    /// events held meanwhile.
+    private func catchUp(user userID: String) {
+        let since: StreamID? = state.withLockedValue { state in
+            guard var user = state.users[userID], user.held == nil else { return nil }
+            user.held = []
+            state.users[userID] = user
+            return user.lastID
+        }
+        guard let since else { return }
+        Task {
+            let replay: NotificationReplay?
+            do {
+                replay = try await self.replay(userID: userID, after: since)
+            } catch {
+                replay = nil
+                logger.warning("could not catch up on notifications after a reconnect", metadata: ["error": "\(error)"])
+            }
+            state.withLockedValue { state in
+                guard var user = state.users[userID] else { return }
+                let held = user.held ?? []
+                user.held = nil
+                Self.deliver((replay?.events ?? []) + held, to: userID, user: &user, delegate: state.delegate)
+                state.users[userID] = user
+            }
+        }
+    }
+
+    // MARK: Publishing and reading
+
+    public func publish(price: PriceUpdate) async throws {
+        let payload = String(decoding: price.brokerPayload(publishedAtMicroseconds: Timestamp.nowMicroseconds()), as: UTF8.self)
+        _ = try await client.evaluate(
+            RedisScripts.publishPrice, keys: [settings.keys.latestPrices, settings.keys.priceChannel(price.symbol)],
+            arguments: [price.symbol, payload])
+    }
+
+    public func latestPrices() async throws -> [PriceUpdate] {
+        let reply = try await client.send(RESPCommand("HGETALL", [settings.keys.latestPrices]))
+        guard let pairs = reply.pairs else { throw RedisError.unexpectedReply("HGETALL: \(reply)") }
+        return pairs.compactMap { pair in
+            guard case .bulkString(let payload) = pair.value,
+                let object = payload.withUnsafeReadableBytes({ try? JSONParser.parse($0).objectValue })
+            else { return nil }
+            return try? PriceUpdate(json: object, receivedAt: .now())
+        }
+    }
+
+    public func publish(notification kind: NotificationKind, data: JSONObject, userID: String) async throws
+        -> NotificationEnvelope
+    {
+        let timestamp = Timestamp.now()
+        let reply = try await client.evaluate(
+            RedisScripts.publishNotification,
+            keys: [settings.keys.notificationStream(userID), settings.keys.notificationChannel(userID)],
+            arguments: [
+                kind.rawValue, data.jsonText, timestamp.rfc3339, String(settings.notificationCapacity),
+                String(settings.retentionMilliseconds),
+            ])
+        guard let text = reply.string, let id = StreamID(text) else {
+            throw RedisError.unexpectedReply("the publish script returned \(reply)")
+        }
+        return NotificationEnvelope(id: id, kind: kind, data: data, timestamp: timestamp)
+    }
+
+    public func replay(userID: String, after since: StreamID) async throws -> NotificationReplay {
+        // Live delivery must be on before the stream is read, or an event published in between is lost.
+        try await subscriber.withLockedValue { $0 }?.waitUntilSubscribed(settings.keys.notificationChannel(userID))
+        let reply = try await client.evaluate(
+            RedisScripts.replay, keys: [settings.keys.notificationStream(userID)],
+            arguments: [since.description, String(settings.notificationCapacity)])
+        guard let parts = reply.elements, parts.count == 3, let exists = parts[0].int,
+            let deleted = parts[1].string.flatMap({ StreamID($0) }), let entries = parts[2].elements
+        else { throw RedisError.unexpectedReply("the replay script returned \(reply)") }
+        var events: [NotificationEnvelope] = []
+        for entry in entries {
+            guard let pair = entry.elements, pair.count == 2, let idText = pair[0].string, let id = StreamID(idText),
+                let fields = pair[1].pairs
+            else { continue }
+            var values: [String: String] = [:]
+            for field in fields { if let key = field.key.string { values[key] = field.value.string } }
+            guard let kind = values["event"].flatMap(NotificationKind.init(rawValue:)),
+                let data = values["data"].flatMap({ try? JSONParser.parse($0).objectValue })
+            else { continue }
+            let timestamp = values["timestamp"].flatMap { Timestamp(rfc3339: $0) }
+                ?? Timestamp(millisecondsSinceEpoch: Int64(id.milliseconds))
+            events.append(NotificationEnvelope(id: id, kind: kind, data: data, timestamp: timestamp))
+        }
+        return NotificationReplay(events: events, recovered: exists == 1 && since >= deleted)
+    }
+}

@@ -1,0 +1,3 @@
+import TickwireCommands
+
+await Tickwire.runFromCommandLine()
