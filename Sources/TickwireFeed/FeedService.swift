@@ -61,7 +61,10 @@ public final class FeedService: Service, Sendable {
                 break
             }
         }
-        let interval = settings.leaderTTL / 3
+        // A leader renews three times per lock lifetime; a standby asks every second at most,
+        // so it takes over within a second of a clean hand-over and within the lifetime of a crash.
+        let renewInterval = settings.leaderTTL / 3
+        let standbyInterval = min(renewInterval, .seconds(1))
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             switch election.tick() {
             case .tryToAcquire:
@@ -73,7 +76,8 @@ public final class FeedService: Service, Sendable {
             default:
                 break
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            let pause = election.isLeader ? renewInterval : standbyInterval
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
         }
         publishing?.cancel()
         await publishing?.value

@@ -10,7 +10,8 @@ public enum RedisScripts {
         """)
 
     /// Stores a notification in the user's stream (capped, trimmed by age, expiring with
-    /// the stream's last event), then publishes it with the stream id the store assigned,
+    /// the stream's last event; the newest id trimmed is kept as the stream's
+    /// max-deleted-entry-id), then publishes it with the stream id the store assigned,
     /// so live delivery and replay agree on ids. Returns the id.
     /// KEYS: stream, channel. ARGV: event, data (a JSON object), timestamp (RFC 3339),
     /// capacity (events kept), retention (milliseconds).
@@ -28,11 +29,33 @@ public enum RedisScripts {
         if not string.match(timestamp, '^[0-9T:.+Z-]+$') then
           return redis.error_reply('ERR timestamp must be RFC 3339')
         end
-        local retention = tonumber(ARGV[5])
-        local id = redis.call('XADD', KEYS[1], 'MAXLEN', '=', ARGV[4], '*', 'event', event, 'data', data, 'timestamp', timestamp)
+        local capacity, retention = tonumber(ARGV[4]), tonumber(ARGV[5])
+        local id = redis.call('XADD', KEYS[1], '*', 'event', event, 'data', data, 'timestamp', timestamp)
+        -- Trim by count and by age, and record the newest id removed: Redis 7 tracks
+        -- max-deleted-entry-id for XDEL but not for trimming, and replay needs it.
+        local removed = nil
+        local excess = redis.call('XLEN', KEYS[1]) - capacity
+        if excess > 0 then
+          local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
+          removed = oldest[#oldest][1]
+          redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', capacity)
+        end
         local now = redis.call('TIME')
         local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - retention
-        if cutoff > 0 then redis.call('XTRIM', KEYS[1], 'MINID', cutoff) end
+        if cutoff > 0 then
+          local aged = redis.call('XREVRANGE', KEYS[1], '(' .. cutoff, '-', 'COUNT', 1)
+          if #aged > 0 then
+            removed = aged[1][1]
+            redis.call('XTRIM', KEYS[1], 'MINID', cutoff)
+          end
+        end
+        if not removed and redis.call('XLEN', KEYS[1]) == 1 then
+          -- A new stream (first event, or the old one expired): nothing before it can be vouched for.
+          local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+          if seq ~= '0' then removed = ms .. '-' .. (tonumber(seq) - 1)
+          elseif tonumber(ms) > 0 then removed = (tonumber(ms) - 1) .. '-18446744073709551615' end
+        end
+        if removed then redis.call('XSETID', KEYS[1], id, 'MAXDELETEDID', removed) end
         redis.call('PEXPIRE', KEYS[1], retention)
         redis.call('PUBLISH', KEYS[2], '{"id":"' .. id .. '","event":"' .. event .. '","data":' .. data .. ',"timestamp":"' .. timestamp .. '"}')
         return id

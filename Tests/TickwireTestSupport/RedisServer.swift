@@ -10,12 +10,12 @@ public final class RedisServer: @unchecked Sendable {
     public var url: String { "redis://127.0.0.1:\(port)" }
 
     /// Starts a server. `appendOnly` keeps data across restarts (`appendonly yes`).
-    public static func start(appendOnly: Bool = false, arguments extra: [String] = []) async throws -> RedisServer {
+    public static func start(appendOnly: Bool = false, port fixedPort: Int? = nil, arguments extra: [String] = []) async throws -> RedisServer {
         let directory = NSTemporaryDirectory() + "tickwire-redis-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var lastError: Error?
         for _ in 0..<5 {
-            let port = try FreePort.find()
+            let port = try fixedPort ?? FreePort.find()
             var arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
                              "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "always",
                              "--protected-mode", "no", "--loglevel", "warning"]

@@ -1,0 +1,51 @@
+import Foundation
+
+/// Any `tickwire` subcommand as a child process (the feed, say), with its output collected.
+final class TestProcess: @unchecked Sendable {
+    let process: Process
+    private let output: OutputCollector
+
+    static func launch(_ arguments: [String], environment: [String: String] = [:]) throws -> TestProcess {
+        let process = Process()
+        process.executableURL = TestServer.binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TICKWIRE_") && $0.key != "REDIS_URL" }
+        env.merge(environment) { $1 }
+        process.environment = env
+        let output = OutputCollector()
+        process.standardOutput = output.stdoutPipe
+        process.standardError = output.stderrPipe
+        try process.run()
+        return TestProcess(process: process, output: output)
+    }
+
+    /// A `tickwire feed` on `redisURL`, publishing every `interval` with a short leader lock.
+    static func feed(redisURL: String, interval: String = "0.2", extra: [String] = []) throws -> TestProcess {
+        try launch(["feed", "--redis-url", redisURL, "--price-interval", interval, "--feed-tick", "0.1",
+                    "--leader-ttl", "2", "--log-level", "debug"] + extra)
+    }
+
+    private init(process: Process, output: OutputCollector) {
+        self.process = process
+        self.output = output
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    var stdout: String { output.stdout }
+    var stderr: String { output.stderr }
+    var isLeader: Bool { stderr.contains("feed became the leader") }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    func waitForExit(timeout: Duration) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { throw TestFailure("still running after \(timeout)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+}
