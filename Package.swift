@@ -141,6 +141,7 @@ let package = Package(
             name: "TickwireIntegrationTests",
             dependencies: [
                 "TickwireTestSupport",
+                "TickwireRedis",
                 "TickwireProtocol",
                 "TickwireWebSocket",
                 "TickwireCore",

@@ -27,9 +27,11 @@ extension PrometheusMetricsFactory {
         var factory = PrometheusMetricsFactory(registry: registry)
         // Delivery and lag are sub-millisecond when healthy and seconds when not.
         factory.defaultDurationHistogramBuckets = [
-            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
-            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
-            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+            .microseconds(50), .microseconds(100), .microseconds(150), .microseconds(200), .microseconds(300),
+            .microseconds(400), .microseconds(500), .microseconds(750), .milliseconds(1), .milliseconds(1.5),
+            .milliseconds(2), .milliseconds(3), .milliseconds(5), .milliseconds(7.5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
         ]
         return factory
     }
