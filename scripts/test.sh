@@ -31,8 +31,8 @@ tail -n 1 "$build_log"
 
 log "swift test"
 swift_log=$(mktemp)
-swift test --skip-build 2>&1 | tee "$swift_log" | grep -E '✘|Test run with' || true
-swift_status=${PIPESTATUS[0]}
+swift test --skip-build 2>&1 | tee "$swift_log" | grep --line-buffered -E '✘|Test run with'
+swift_status=${PIPESTATUS[0]}  # read right after the pipeline: any later command resets it
 swift_line=$(grep -E 'Test run with [0-9]+ tests?' "$swift_log" | tail -n 1 | sed 's/^[^A-Za-z]*//')
 failed_tests=$(grep -cE '^✘ Test .*(failed|recorded an issue)' "$swift_log" || true)
 
