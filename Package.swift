@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .target(name: "TickwireProtocol"),
@@ -86,6 +87,20 @@ let package = Package(
             ]
         ),
         .target(
+            name: "TickwireBench",
+            dependencies: [
+                "TickwireProtocol",
+                "TickwireWebSocket",
+                "TickwireCore",
+                "TickwireClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .target(
             name: "TickwireRedis",
             dependencies: [
                 "RESP",
@@ -106,6 +121,7 @@ let package = Package(
                 "TickwireFeed",
                 "TickwireRedis",
                 "TickwireClient",
+                "TickwireBench",
                 "RESP",
                 "TickwireWebSocket",
                 .product(name: "NIOCore", package: "swift-nio"),

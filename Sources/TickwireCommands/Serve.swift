@@ -102,6 +102,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Serve /echo, a WebSocket echo with the same frame handling as /ws, for conformance tests.")
     var conformanceEcho = false
 
+    @Flag(help: "Share the port (SO_REUSEPORT) so a new process can start before this one drains: zero-downtime restarts.")
+    var reusePort = false
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
         guard feed.map({ ["simulated", "none"].contains($0) }) ?? true else {
@@ -194,6 +197,7 @@ struct Serve: AsyncParsableCommand {
             String($0).trimmingCharacters(in: " ")
         }
         serverConfiguration.conformanceEcho = conformanceEcho
+        serverConfiguration.reusePort = reusePort
         serverConfiguration.drainDuration = .nanoseconds(Int64(drainSeconds * 1e9))
         serverConfiguration.apiKey = apiKey
         let server = GatewayServer(

@@ -5,6 +5,12 @@ import NIOPosix
 import ServiceLifecycle
 import TickwireCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// How the server listens and treats connections.
 public struct ServerConfiguration: Sendable {
     public var host = "0.0.0.0"
@@ -21,6 +27,8 @@ public struct ServerConfiguration: Sendable {
     public var closeHandshakeTimeout = TimeAmount.seconds(10)
     public var apiKey = ""
     public var listenBacklog: Int32 = 4096
+    /// SO_REUSEPORT: lets a new process listen on the port before this one drains (zero-downtime restarts).
+    public var reusePort = false
 
     public init() {}
 }
@@ -67,6 +75,7 @@ public final class GatewayServer: Service, @unchecked Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: configuration.listenBacklog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: configuration.reusePort ? 1 : 0)
             // Accept many connections per wakeup: connect storms after a restart.
             .serverChannelOption(.maxMessagesPerRead, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -75,16 +84,16 @@ public final class GatewayServer: Service, @unchecked Sendable {
                 value: .init(low: configuration.maximumPendingBytes / 2, high: configuration.maximumPendingBytes))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let httpHandler = HTTPRequestHandler(api: api)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (
                             upgraders: [upgrader],
                             completionHandler: { context in
-                                context.pipeline.syncOperations.removeHandler(httpHandler, promise: nil)
+                                // Upgraded: the WebSocket handler takes over from the HTTP API.
+                                context.pipeline.syncOperations.removeHandler(name: HTTPRequestHandler.name, promise: nil)
                             }
                         ),
                         withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(httpHandler)
+                    try channel.pipeline.syncOperations.addHandler(HTTPRequestHandler(api: api), name: HTTPRequestHandler.name)
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()

@@ -190,14 +190,13 @@ public final class LoopHub: @unchecked Sendable {
         let tick = max(TimeAmount.milliseconds(10), .nanoseconds(duration.nanoseconds / Int64(victims.count)))
         let perTick = max(1, Int((Double(victims.count) * Double(tick.nanoseconds) / Double(max(1, duration.nanoseconds))).rounded()))
         var next = 0
-        eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: tick) { task in
+        eventLoop.assumeIsolated().repeatEvery(tick) {
             let end = min(victims.count, next + perTick)
             for connection in victims[next..<end] { connection.goAway() }
             next = end
-            if next >= victims.count {
-                task.cancel()
-                promise.succeed()
-            }
+            guard next >= victims.count else { return true }
+            promise.succeed()
+            return false
         }
         return promise.futureResult
     }

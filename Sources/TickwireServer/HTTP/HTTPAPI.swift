@@ -53,8 +53,12 @@ struct HTTPAPI: Sendable {
             return HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: renderMetrics())
         case (.GET, "/api/v1/prices"):
             return await prices()
+        case (.HEAD, "/api/v1/prices"):
+            return await prices()
         case (.POST, "/api/v1/publish"):
             return await publish(request)
+        case (.POST, "/api/v1/prices"):
+            return await publishPrices(request)
         case (.GET, "/ws"):
             return .error(.upgradeRequired, code: "UPGRADE_REQUIRED", "this endpoint speaks WebSocket only")
         case (.GET, "/echo") where echoEnabled:
@@ -102,6 +106,41 @@ struct HTTPAPI: Sendable {
         } catch {
             return .error(.serviceUnavailable, code: "BROKER_UNAVAILABLE", "could not publish: \(error)")
         }
+    }
+
+    /// `POST /api/v1/prices`: a price (a `price_update` data object) or `{"prices":[...]}`, published through
+    /// the broker as a feed would. For feeds that talk HTTP, and the load generator.
+    func publishPrices(_ request: HTTPRequest) async -> HTTPResponse {
+        guard authorized(request.head) else {
+            return .error(.unauthorized, code: "UNAUTHORIZED", "a valid API key is required: Authorization: Bearer API_KEY")
+        }
+        guard case .object(let body)? = try? JSONParser.parse(request.body) else {
+            return .error(.badRequest, code: "INVALID_MESSAGE", "the body must be a JSON object")
+        }
+        let objects: [JSONValue] = body["prices"]?.arrayValue ?? [.object(body)]
+        var prices: [PriceUpdate] = []
+        for (index, value) in objects.enumerated() {
+            let field = body["prices"] == nil ? "" : "prices[\(index)]."
+            guard case .object(let object) = value else {
+                return .error(.badRequest, code: "INVALID_MESSAGE", "each price must be an object", field: "prices[\(index)]")
+            }
+            do {
+                let price = try PriceUpdate(json: object, receivedAt: .now())
+                guard gateway.hub.symbols.index(of: price.symbol) != nil else {
+                    return .error(.badRequest, code: "UNKNOWN_SYMBOL", "\(price.symbol) is not served here", field: field + "symbol")
+                }
+                prices.append(price)
+            } catch {
+                return .error(.badRequest, code: error.code.rawValue, error.message,
+                              field: error.details["field"]?.stringValue.map { field + $0 })
+            }
+        }
+        do {
+            for price in prices { try await gateway.broker.publish(price: price) }
+        } catch {
+            return .error(.serviceUnavailable, code: "BROKER_UNAVAILABLE", "could not publish: \(error)")
+        }
+        return .json(.ok, ["published": .number(String(prices.count))])
     }
 
     /// Compares the API key in constant time (through a MAC, so lengths leak nothing either).

@@ -229,7 +229,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     }
 
     func enqueueNotification(id: StreamID, frame: ByteBuffer) -> Bool {
-        guard webSocket.phase == .open, let context, session != nil,
+        guard webSocket.phase == .open, context != nil, session != nil,
             let accepted = session!.liveNotification(id: id, frame: frame)
         else { return false }
         return enqueueShared(accepted)

@@ -107,7 +107,7 @@ extension WebSocketEndpoint {
             webSocket.closeCode = code
             webSocket.phase = .closed
             let frame = WebSocketFrameWriter.closeFrame(code: code, allocator: context.channel.allocator)
-            context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         case .closeSent:
             webSocket.phase = .closed
             webSocket.closeTimeout?.cancel()
@@ -140,7 +140,7 @@ extension WebSocketEndpoint {
             webSocket.closeCode = violation.closeCode
             let frame = WebSocketFrameWriter.closeFrame(
                 code: violation.closeCode, reason: violation.reason, allocator: context.channel.allocator)
-            context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
             context.close(promise: nil)
         }

@@ -1,0 +1,80 @@
+import Foundation
+import Histogram
+import NIOCore
+import NIOPosix
+
+/// What a worker sends back at the end.
+public struct WorkerReport: Codable, Sendable {
+    public var progress: WorkerProgress
+    public var connectTimes: Histogram<UInt64>
+    public var reconnectTimes: Histogram<UInt64>
+    public var priceLatency: Histogram<UInt64>
+    public var notificationLatency: Histogram<UInt64>
+    public var delivered: Int
+    public var duplicated: Int
+    public var lost: Int
+}
+
+/// Lines between the coordinator and a worker: commands on the worker's stdin, events on its stdout.
+public enum WorkerCommand: Codable, Sendable {
+    case measure
+    case report(priceSequences: [UInt16: UInt32], notificationsPublished: Int)
+    case exit
+}
+
+public enum WorkerEvent: Codable, Sendable {
+    case progress(WorkerProgress)
+    case report(WorkerReport)
+}
+
+/// The body of `tickwire bench-worker`: one event loop holding a slice of the connections.
+public enum BenchWorker {
+    public static func run(assignment: WorkerAssignment) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let state = try await loop.submit { NIOLoopBound(WorkerState(assignment: assignment, eventLoop: loop), eventLoop: loop) }.get()
+        loop.execute { state.value.start() }
+        let progress = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            emit(.progress(state.value.progress))
+        }
+        let commands = AsyncStream<WorkerCommand> { continuation in
+            let thread = Thread {
+                while let line = readLine() {
+                    if let command = try? JSONDecoder().decode(WorkerCommand.self, from: Data(line.utf8)) {
+                        continuation.yield(command)
+                    }
+                }
+                continuation.finish()
+            }
+            thread.start()
+        }
+        for await command in commands {
+            switch command {
+            case .measure:
+                loop.execute { state.value.startMeasuring() }
+            case .report(let sequences, let notifications):
+                let report = try await loop.submit {
+                    let worker = state.value
+                    return WorkerReport(
+                        progress: worker.progress, connectTimes: worker.connectTimes, reconnectTimes: worker.reconnectTimes,
+                        priceLatency: worker.priceLatency, notificationLatency: worker.notificationLatency,
+                        delivered: worker.delivered, duplicated: worker.duplicated,
+                        lost: worker.gaps + worker.tailLoss(priceSequences: sequences, notificationsPublished: notifications))
+                }.get()
+                emit(.report(report))
+            case .exit:
+                progress.cancel()
+                try await loop.submit { state.value.stop() }.get()
+                try await Task.sleep(for: .milliseconds(200))
+                try await group.shutdownGracefully()
+                return
+            }
+        }
+    }
+
+    static func emit(_ event: WorkerEvent) {
+        guard var line = try? String(decoding: JSONEncoder().encode(event), as: UTF8.self) else { return }
+        line += "\n"
+        FileHandle.standardOutput.write(Data(line.utf8))
+    }
+}
