@@ -18,7 +18,11 @@ import Testing
             let help = command.helpMessage(columns: 200)
             // Option definitions are the lines of the OPTIONS section that start with `--name`.
             let documented = Set(help.split(separator: "\n").compactMap { line -> String? in
-                let trimmed = line.drop(while: { $0 == " " })
+                var trimmed = line.drop(while: { $0 == " " })
+                // `-c, --connections <n>`: skip the short name.
+                if trimmed.count > 4, trimmed.hasPrefix("-"), !trimmed.hasPrefix("--"), let comma = trimmed.firstIndex(of: ",") {
+                    trimmed = trimmed[trimmed.index(after: comma)...].drop(while: { $0 == " " })
+                }
                 guard trimmed.hasPrefix("--"), line.hasPrefix("  ") else { return nil }
                 let name = String(trimmed.dropFirst(2).prefix { $0.isLetter || $0.isNumber || $0 == "-" })
                 return name == "help" || name == "version" ? nil : name
