@@ -137,6 +137,7 @@ let package = Package(
         .executableTarget(name: "tickwire", dependencies: ["TickwireCommands"]),
         .testTarget(name: "TickwireProtocolTests", dependencies: ["TickwireProtocol"]),
         .testTarget(name: "TickwireCommandsTests", dependencies: ["TickwireCommands"]),
+        .testTarget(name: "TickwireBenchTests", dependencies: ["TickwireBench"]),
         .target(name: "TickwireTestSupport", path: "Tests/TickwireTestSupport"),
         .testTarget(
             name: "RESPTests",

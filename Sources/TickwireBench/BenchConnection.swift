@@ -26,8 +26,9 @@ final class BenchConnection: ChannelInboundHandler {
     /// Set when a live connection dropped; cleared once resubscribed.
     var droppedAt: NIODeadline?
     var reconnectAttempt = 0
-    /// Last sequence number seen per stream (a handful per connection).
-    var sequences: [(stream: UInt16, last: UInt32)] = []
+    /// Per stream (a handful per connection): the highest sequence seen, and which of the 64
+    /// below it arrived, so that a message overtaken by a later one is not counted lost.
+    var sequences: [SequenceWindow] = []
 
     init(index: Int, state: WorkerState, startedAt: NIODeadline) {
         self.index = index
@@ -165,6 +166,77 @@ final class BenchConnection: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         context.close(promise: nil)
+    }
+}
+
+/// Tracks one stream's sequence numbers: gaps count as lost until the missing message turns
+/// up (publishes may be reordered on the way), repeats count as duplicates. Remembers which of
+/// the 256 sequences below the highest arrived.
+struct SequenceWindow {
+    var stream: UInt16
+    var highest: UInt32 = 0
+    /// Bit i of word i/64: `highest - i` arrived.
+    var seen: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+    static let span: UInt32 = 256
+
+    init(stream: UInt16) {
+        self.stream = stream
+    }
+
+    /// Returns (change in lost, duplicate?).
+    mutating func record(_ sequence: UInt32) -> (lostDelta: Int, duplicate: Bool) {
+        if sequence > highest {
+            let shift = sequence - highest
+            shiftLeft(by: shift)
+            set(0)
+            highest = sequence
+            return (Int(shift) - 1, false)
+        }
+        let offset = highest - sequence
+        guard offset < Self.span else { return (0, true) }  // too old to tell: count it as a repeat
+        if isSet(offset) { return (0, true) }
+        set(offset)
+        return (-1, false)  // it was counted lost when a later one arrived
+    }
+
+    private func isSet(_ offset: UInt32) -> Bool {
+        let bit = UInt64(1) << UInt64(offset & 63)
+        switch offset >> 6 {
+        case 0: return seen.0 & bit != 0
+        case 1: return seen.1 & bit != 0
+        case 2: return seen.2 & bit != 0
+        default: return seen.3 & bit != 0
+        }
+    }
+
+    private mutating func set(_ offset: UInt32) {
+        let bit = UInt64(1) << UInt64(offset & 63)
+        switch offset >> 6 {
+        case 0: seen.0 |= bit
+        case 1: seen.1 |= bit
+        case 2: seen.2 |= bit
+        default: seen.3 |= bit
+        }
+    }
+
+    private mutating func shiftLeft(by shift: UInt32) {
+        guard shift < Self.span else {
+            seen = (0, 0, 0, 0)
+            return
+        }
+        var words = [seen.0, seen.1, seen.2, seen.3]
+        let wordShift = Int(shift >> 6)
+        let bitShift = UInt64(shift & 63)
+        var shifted: [UInt64] = [0, 0, 0, 0]
+        for index in stride(from: 3, through: wordShift, by: -1) {
+            let source = index - wordShift
+            var value = words[source] << bitShift
+            if bitShift > 0, source > 0 { value |= words[source - 1] >> (64 - bitShift) }
+            shifted[index] = value
+        }
+        words = shifted
+        seen = (words[0], words[1], words[2], words[3])
     }
 }
 

@@ -53,6 +53,8 @@ public final class BenchCoordinator: @unchecked Sendable {
         var outcome = BenchPublisher.Outcome(published: 0, priceSequences: [:], notificationsPublished: 0, errors: 0)
         var allBack: Double?
         var cpuStart = ProcessMetrics.read(serverPIDs)
+        var cpuEnd: ProcessMetrics? = nil
+        var publishingSeconds: Double? = nil
         var phaseStart = ContinuousClock.now
         switch plan.scenario {
         case .idle:
@@ -69,6 +71,9 @@ public final class BenchCoordinator: @unchecked Sendable {
             phaseStart = .now
             log("publishing for \(plan.duration) s")
             outcome = plan.scenario == .fanout ? await publisher.fanout() : await publisher.wallet()
+            publishingSeconds = (ContinuousClock.now - phaseStart).seconds
+            for worker in workers { worker.send(.publishingEnded) }
+            cpuEnd = ProcessMetrics.read(serverPIDs)
             try await Task.sleep(for: .seconds(2))  // what is in flight arrives
             for connection in connections { await connection.close() }
         case .reconnect:
@@ -91,8 +96,8 @@ public final class BenchCoordinator: @unchecked Sendable {
             }
             log(allBack.map { "all \(plan.connections) back after \($0) s" } ?? "not everyone came back within 120 s")
         }
-        let phaseSeconds = (ContinuousClock.now - phaseStart).seconds
-        let cpuEnd = ProcessMetrics.read(serverPIDs)
+        let phaseSeconds = publishingSeconds ?? (ContinuousClock.now - phaseStart).seconds
+        if cpuEnd == nil { cpuEnd = ProcessMetrics.read(serverPIDs) }
         let afterPhase = ProcessMetrics.read(serverPIDs)
 
         for worker in workers { worker.send(.report(priceSequences: outcome.priceSequences, notificationsPublished: outcome.notificationsPublished)) }
@@ -129,7 +134,8 @@ public final class BenchCoordinator: @unchecked Sendable {
             priceLatencyMicroseconds: measured && prices.totalCount > 0 ? Percentiles(prices) : nil,
             notificationLatencyMicroseconds: measured && notifications.totalCount > 0 ? Percentiles(notifications) : nil,
             published: outcome.published, delivered: delivered,
-            deliveredPerSecond: measured ? Double(delivered) / max(plan.duration, 0.001) : 0,
+            deliveredPerSecond: measured
+                ? Double(reports.reduce(0) { $0 + $1.deliveredDuringPublishing }) / max(phaseSeconds, 0.001) : 0,
             expected: 0, lost: reports.reduce(0) { $0 + $1.lost }, duplicated: reports.reduce(0) { $0 + $1.duplicated },
             allBackSeconds: allBack, reconnectMilliseconds: reconnect.totalCount > 0 ? Percentiles(reconnect) : nil,
             command: command, startedAt: startedAt)

@@ -35,8 +35,10 @@ public struct BenchPlan: Codable, Sendable {
     public var duration: Double
     /// Fanout: messages per second.
     public var publishRate: Double
-    /// Wallet: seconds between moves of all prices (a little over the 5 s window, so none is held).
+    /// Wallet: seconds between moves of each price (a little over the 5 s window, so none is held).
     public var priceCadence: Double
+    /// Wallet: move all symbols at the same instant instead of spreading them over the cadence.
+    public var priceBurst = false
     /// Wallet: fraction of users that get a notification each second.
     public var notificationFraction: Double
     /// Seconds between a client's pings.

@@ -35,20 +35,26 @@ final class BenchPublisher: Sendable {
                 if due > .now { try? await Task.sleep(until: due) }
                 sequence += 1
                 let seq = sequence
-                group.addTask { await self.publishPrices([(0, seq)]) }
+                // One stream, one connection: the gateway handles a connection's requests in order.
+                group.addTask { await self.publishPrices([(0, seq)], on: self.connections[0]) }
             }
         }
         return Outcome(published: total, priceSequences: [0: sequence], notificationsPublished: 0, errors: errors.withLockedValue { $0 })
     }
 
-    /// `wallet`: all symbols move every `priceCadence` seconds; `notificationFraction` of users get a
-    /// notification each second, in turn, spread over the second.
+    /// `wallet`: each symbol moves once per `priceCadence` seconds, the symbols spread evenly over
+    /// it as a real feed's updates are (or all at once with `priceBurst`); `notificationFraction` of
+    /// users get a notification each second, in turn, spread over the second.
     func wallet() async -> Outcome {
         let start = ContinuousClock.now
         let perSecond = max(1, Int((Double(plan.connections) * plan.notificationFraction).rounded()))
         let end = start + .seconds(plan.duration)
-        var round: UInt32 = 0
-        var nextPrices = start
+        let symbols = BenchPlan.walletSymbolCount
+        var symbolSequences = [UInt32](repeating: 0, count: symbols)
+        // When each symbol moves next.
+        var due = (0..<symbols).map { symbol in
+            start + .seconds(plan.priceBurst ? 0 : plan.priceCadence * Double(symbol) / Double(symbols))
+        }
         var notifications = 0
         var published = 0
         var userSequences: [Int: UInt32] = [:]
@@ -56,30 +62,33 @@ final class BenchPublisher: Sendable {
             var tick = start
             var slice = 0
             while tick < end {
-                if tick >= nextPrices {
-                    round += 1
-                    let sequence = round
-                    published += BenchPlan.walletSymbolCount
-                    group.addTask { await self.publishPrices((0..<BenchPlan.walletSymbolCount).map { (UInt16($0), sequence) }) }
-                    nextPrices = nextPrices + .seconds(plan.priceCadence)
+                var moving: [(UInt16, UInt32)] = []
+                for symbol in 0..<symbols where due[symbol] <= tick {
+                    symbolSequences[symbol] += 1
+                    moving.append((UInt16(symbol), symbolSequences[symbol]))
+                    due[symbol] = due[symbol] + .seconds(plan.priceCadence)
+                }
+                if !moving.isEmpty {
+                    published += moving.count
+                    group.addTask { await self.publishPrices(moving) }
                 }
                 // This 10 ms slice's share of the second's notifications.
-                let due = perSecond * (slice % 100 + 1) / 100 - perSecond * (slice % 100) / 100
+                let count = perSecond * (slice % 100 + 1) / 100 - perSecond * (slice % 100) / 100
                 slice += 1
-                for _ in 0..<due {
+                for _ in 0..<count {
                     let user = notifications % plan.connections
                     notifications += 1
                     let sequence = (userSequences[user] ?? 0) + 1
                     userSequences[user] = sequence
                     group.addTask { await self.publishNotification(user: user, sequence: sequence) }
                 }
-                published += due
+                published += count
                 tick = tick + .milliseconds(10)
                 try? await Task.sleep(until: tick)
             }
         }
         var sequences: [UInt16: UInt32] = [:]
-        for symbol in 0..<BenchPlan.walletSymbolCount { sequences[UInt16(symbol)] = round }
+        for symbol in 0..<symbols { sequences[UInt16(symbol)] = symbolSequences[symbol] }
         return Outcome(published: published, priceSequences: sequences, notificationsPublished: notifications, errors: errors.withLockedValue { $0 })
     }
 
@@ -91,18 +100,18 @@ final class BenchPublisher: Sendable {
         return connections[index % connections.count]
     }
 
-    private func publishPrices(_ items: [(stream: UInt16, sequence: UInt32)]) async {
+    private func publishPrices(_ items: [(stream: UInt16, sequence: UInt32)], on connection: HTTPConnection? = nil) async {
         let sent = Timestamp.nowMicroseconds()
         switch plan.target {
         case .tickwire:
             let prices = items.map { item in
                 #"{"symbol":"B\#(item.stream)","price_usd":"100.00","price_change_24h":"0.0","bench":"\#(BenchStamp.text(stream: item.stream, sequence: item.sequence, sentMicroseconds: sent))"}"#
             }
-            await send("/api/v1/prices", #"{"prices":[\#(prices.joined(separator: ","))]}"#)
+            await send("/api/v1/prices", #"{"prices":[\#(prices.joined(separator: ","))]}"#, on: connection)
         case .nchan:
             for item in items {
                 let stamp = BenchStamp.text(stream: item.stream, sequence: item.sequence, sentMicroseconds: Timestamp.nowMicroseconds())
-                await send("/pub/B\(item.stream)", Self.padded(stamp: stamp, to: plan.nchanPayloadBytes))
+                await send("/pub/B\(item.stream)", Self.padded(stamp: stamp, to: plan.nchanPayloadBytes), on: connection)
             }
         }
     }
@@ -117,11 +126,11 @@ final class BenchPublisher: Sendable {
         }
     }
 
-    private func send(_ path: String, _ body: String) async {
+    private func send(_ path: String, _ body: String, on connection: HTTPConnection? = nil) async {
         var headers: [(String, String)] = []
         if plan.target == .tickwire { headers.append(("Authorization", "Bearer \(plan.apiKey)")) }
         do {
-            let response = try await nextConnection.request(method: .POST, path: path, headers: headers, body: Array(body.utf8))
+            let response = try await (connection ?? nextConnection).request(method: .POST, path: path, headers: headers, body: Array(body.utf8))
             if response.status >= 300 { errors.withLockedValue { $0 += 1 } }
         } catch {
             errors.withLockedValue { $0 += 1 }

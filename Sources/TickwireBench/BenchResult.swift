@@ -41,6 +41,7 @@ public struct BenchResult: Codable, Sendable {
     public var notificationLatencyMicroseconds: Percentiles?
     public var published: Int
     public var delivered: Int
+    /// Deliveries while the publisher published, per second of publishing: the sustained rate.
     public var deliveredPerSecond: Double
     public var expected: Int
     public var lost: Int

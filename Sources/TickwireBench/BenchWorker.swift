@@ -11,6 +11,8 @@ public struct WorkerReport: Codable, Sendable {
     public var priceLatency: Histogram<UInt64>
     public var notificationLatency: Histogram<UInt64>
     public var delivered: Int
+    /// Delivered while the publisher was still publishing.
+    public var deliveredDuringPublishing: Int
     public var duplicated: Int
     public var lost: Int
 }
@@ -18,6 +20,8 @@ public struct WorkerReport: Codable, Sendable {
 /// Lines between the coordinator and a worker: commands on the worker's stdin, events on its stdout.
 public enum WorkerCommand: Codable, Sendable {
     case measure
+    /// The publisher stopped: deliveries from now on are late (they still count for loss).
+    case publishingEnded
     case report(priceSequences: [UInt16: UInt32], notificationsPublished: Int)
     case exit
 }
@@ -52,13 +56,16 @@ public enum BenchWorker {
             switch command {
             case .measure:
                 loop.execute { state.value.startMeasuring() }
+            case .publishingEnded:
+                loop.execute { state.value.publishingEnded() }
             case .report(let sequences, let notifications):
                 let report = try await loop.submit {
                     let worker = state.value
                     return WorkerReport(
                         progress: worker.progress, connectTimes: worker.connectTimes, reconnectTimes: worker.reconnectTimes,
                         priceLatency: worker.priceLatency, notificationLatency: worker.notificationLatency,
-                        delivered: worker.delivered, duplicated: worker.duplicated,
+                        delivered: worker.delivered, deliveredDuringPublishing: worker.deliveredDuringPublishing ?? worker.delivered,
+                        duplicated: worker.duplicated,
                         lost: worker.gaps + worker.tailLoss(priceSequences: sequences, notificationsPublished: notifications))
                 }.get()
                 emit(.report(report))

@@ -26,6 +26,7 @@ final class WorkerState {
     var notificationLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     private(set) var measuring = false
     private(set) var delivered = 0
+    private(set) var deliveredDuringPublishing: Int?
     private(set) var duplicated = 0
     private(set) var gaps = 0
     private(set) var reconnected = 0
@@ -178,17 +179,15 @@ final class WorkerState {
         }
         delivered += 1
         if let slot = connection.sequences.firstIndex(where: { $0.stream == stamp.stream }) {
-            let last = connection.sequences[slot].last
-            if stamp.sequence <= last {
-                duplicated += 1
-            } else {
-                gaps += Int(stamp.sequence - last - 1)
-                connection.sequences[slot].last = stamp.sequence
-            }
+            let (lostDelta, duplicate) = connection.sequences[slot].record(stamp.sequence)
+            gaps += lostDelta
+            if duplicate { duplicated += 1 }
         } else {
-            // The first message of a stream since measuring started: everything before it was missed.
-            gaps += Int(stamp.sequence) - 1
-            connection.sequences.append((stamp.stream, stamp.sequence))
+            // The first message of a stream since measuring started: everything before it is missing so far.
+            var window = SequenceWindow(stream: stamp.stream)
+            let (lostDelta, _) = window.record(stamp.sequence)
+            gaps += lostDelta
+            connection.sequences.append(window)
         }
     }
 
@@ -196,6 +195,10 @@ final class WorkerState {
 
     func startMeasuring() {
         measuring = true
+    }
+
+    func publishingEnded() {
+        deliveredDuringPublishing = delivered
     }
 
     /// Messages a connection never got by the end: for each of its streams, the last sequence
@@ -212,7 +215,7 @@ final class WorkerState {
                 expected.append((BenchPlan.notificationStream, UInt32(sent)))
             }
             for (stream, published) in expected {
-                let seen = connection.sequences.first { $0.stream == stream }?.last ?? 0
+                let seen = connection.sequences.first { $0.stream == stream }?.highest ?? 0
                 if published > seen { missing += Int(published - seen) }
             }
         }

@@ -48,6 +48,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "wallet: seconds between price moves.")
     var priceCadence = 5.05
 
+    @Flag(help: "wallet: move all 100 prices at the same instant instead of spreading them over the cadence.")
+    var priceBurst = false
+
     @Option(help: "wallet: fraction of users notified each second.")
     var notificationFraction = 0.01
 
@@ -94,7 +97,7 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         let servers = url.split(separator: ",").map(String.init)
         let publishURL = publishUrl ?? servers[0].replacingOccurrences(of: "ws://", with: "http://")
-        let plan = BenchPlan(
+        let basePlan = BenchPlan(
             scenario: BenchPlan.Scenario(rawValue: scenario)!, target: BenchPlan.Target(rawValue: target)!,
             servers: servers, publishURL: publishURL, apiKey: apiKey ?? "", jwtSecret: jwtSecret ?? "",
             connections: connections, workers: workers ?? max(1, (connections + 14_999) / 15_000), connectRate: connectRate,
@@ -103,6 +106,8 @@ struct Bench: AsyncParsableCommand {
             sourceAddresses: sourceAddresses?.split(separator: ",").map(String.init) ?? [],
             connectionsPerSourceAddress: connectionsPerSourceAddress, restartCommand: restartCommand,
             nchanPayloadBytes: BenchPublisherSizes.tickwirePriceFrameBytes)
+        var plan = basePlan
+        plan.priceBurst = priceBurst
         let coordinator = BenchCoordinator(
             plan: plan, serverPIDs: serverPid?.split(separator: ",").compactMap { Int32($0) } ?? [],
             executable: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0],

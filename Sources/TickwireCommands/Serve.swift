@@ -96,6 +96,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a notification is kept for replay.")
     var notificationTtl = 7 * 86400
 
+    @Option(help: "Event-loop threads (default: one per CPU core).")
+    var threads: Int?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -118,6 +121,7 @@ struct Serve: AsyncParsableCommand {
         guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
         guard priceInterval >= 0 else { throw ValidationError("--price-interval must not be negative") }
         guard maxConnections.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-connections must be positive") }
+        guard threads.map({ (1...256).contains($0) }) ?? true else { throw ValidationError("--threads must be 1 to 256") }
         guard maxFrameBytes >= 128 else { throw ValidationError("--max-frame-bytes must be at least 128") }
         guard maxPendingBytes >= 4096 else { throw ValidationError("--max-pending-bytes must be at least 4096") }
         guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must not be negative") }
@@ -156,7 +160,7 @@ struct Serve: AsyncParsableCommand {
         let connectionCap = maxConnections ?? max(1, ceiling - 64)
         logger.info("open files limit", metadata: ["limit": "\(ceiling)", "max_connections": "\(connectionCap)"])
 
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? System.coreCount)
         let eventLoops = Array(group.makeIterator())
         var limits = SessionLimits()
         limits.windowNanoseconds = UInt64(rateLimitWindow * 1e9)

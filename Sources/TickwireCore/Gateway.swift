@@ -28,7 +28,7 @@ public final class Gateway: BrokerDelegate {
         self.hub = hub
         self.gate = PriceGate(
             eventLoop: eventLoops[0], symbols: settings.symbols, intervalNanoseconds: priceIntervalNanoseconds
-        ) { price, index in hub.broadcast(price, symbolIndex: index) }
+        ) { batch in hub.broadcast(batch) }
         self.broker = broker
         self.maximumConnections = maximumConnections
         self.logger = logger
@@ -90,11 +90,14 @@ public final class Gateway: BrokerDelegate {
     /// The loop the window runs on; a broker that delivers there saves a hop per price.
     public var priceLoop: EventLoop { gate.eventLoop }
 
-    public func broker(didReceive price: PriceUpdate) {
-        if let publishedAt = price.publishedAtMicroseconds {
-            metrics.brokerLag.recordNanoseconds(max(0, Timestamp.nowMicroseconds() - publishedAt) * 1000)
+    public func broker(didReceive prices: [PriceUpdate]) {
+        let now = Timestamp.nowMicroseconds()
+        for price in prices {
+            if let publishedAt = price.publishedAtMicroseconds {
+                metrics.brokerLag.recordNanoseconds(max(0, now - publishedAt) * 1000)
+            }
         }
-        gate.offer(price)
+        gate.offer(prices)
     }
 
     public func broker(didReceive notification: NotificationEnvelope, forUser userID: String) {

@@ -95,18 +95,21 @@ public final class FeedService: Service, Sendable {
             eventLoop: eventLoop, symbols: SymbolTable(settings.symbols),
             intervalNanoseconds: UInt64(settings.priceInterval.components.seconds) * 1_000_000_000
                 + UInt64(settings.priceInterval.components.attoseconds / 1_000_000_000)
-        ) { price, _ in
+        ) { batch in
+            let prices = batch.map(\.0)
             Task {
                 do {
-                    try await broker.publish(price: price)
-                    logger.debug("published", metadata: ["symbol": "\(price.symbol)", "price_usd": "\(price.priceUSD)"])
+                    try await broker.publish(prices: prices)
+                    for price in prices {
+                        logger.debug("published", metadata: ["symbol": "\(price.symbol)", "price_usd": "\(price.priceUSD)"])
+                    }
                 } catch {
-                    logger.warning("could not publish a price", metadata: ["symbol": "\(price.symbol)", "error": "\(error)"])
+                    logger.warning("could not publish prices", metadata: ["count": "\(prices.count)", "error": "\(error)"])
                 }
             }
         }
         do {
-            try await source.run(symbols: settings.symbols) { price in gate.offer(price) }
+            try await source.run(symbols: settings.symbols) { prices in gate.offer(prices) }
         } catch is CancellationError {
         } catch {
             logger.error("price source failed", metadata: ["source": "\(source.name)", "error": "\(error)"])

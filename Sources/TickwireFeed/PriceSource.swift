@@ -5,6 +5,7 @@ import TickwireProtocol
 public protocol PriceSource: Sendable {
     /// Short name, written into each price's `source` field.
     var name: String { get }
-    /// Emits prices for `symbols` until the task is cancelled.
-    func run(symbols: [String], emit: @escaping @Sendable (PriceUpdate) async -> Void) async throws
+    /// Emits prices for `symbols` until the task is cancelled; prices known at the same moment
+    /// (one poll, one tick) come in one batch.
+    func run(symbols: [String], emit: @escaping @Sendable ([PriceUpdate]) async -> Void) async throws
 }

@@ -40,7 +40,7 @@ public struct SimulatedPriceSource: PriceSource {
         let stable: Bool
     }
 
-    public func run(symbols: [String], emit: @escaping @Sendable (PriceUpdate) async -> Void) async throws {
+    public func run(symbols: [String], emit: @escaping @Sendable ([PriceUpdate]) async -> Void) async throws {
         var generator = SystemRandomNumberGenerator()
         var walks = symbols.map { symbol -> Walk in
             let start = Self.startingPrices[symbol] ?? 1.0
@@ -53,12 +53,14 @@ public struct SimulatedPriceSource: PriceSource {
         }
         while !Task.isCancelled {
             let now = Timestamp.now()
+            var tick: [PriceUpdate] = []
             for index in walks.indices {
                 let step = (walks[index].stable ? volatility / 20 : volatility) * Self.gaussian(&generator)
                 walks[index].price *= (1 + step)
                 walks[index].volume *= 1 + Double.random(in: -0.002...0.002, using: &generator)
-                await emit(Self.price(symbol: symbols[index], walk: walks[index], at: now, source: name))
+                tick.append(Self.price(symbol: symbols[index], walk: walks[index], at: now, source: name))
             }
+            await emit(tick)
             try await Task.sleep(for: tickInterval)
         }
     }

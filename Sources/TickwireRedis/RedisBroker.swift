@@ -146,7 +146,7 @@ public final class RedisBroker: Broker {
             guard let object = parsed, let price = try? PriceUpdate(json: object, receivedAt: .now()) else {
                 return drop("an invalid price on \(channel)")
             }
-            state.withLockedValue { $0.delegate }?.broker(didReceive: price)
+            state.withLockedValue { $0.delegate }?.broker(didReceive: [price])
         } else if channel.hasPrefix(keys.notificationChannelPrefix) {
             let userID = String(channel.dropFirst(keys.notificationChannelPrefix.count))
             guard let object = parsed, let envelope = try? NotificationEnvelope(json: object) else {
@@ -214,11 +214,22 @@ public final class RedisBroker: Broker {
 
     // MARK: Publishing and reading
 
-    public func publish(price: PriceUpdate) async throws {
-        let payload = String(decoding: price.brokerPayload(publishedAtMicroseconds: Timestamp.nowMicroseconds()), as: UTF8.self)
-        _ = try await client.evaluate(
-            RedisScripts.publishPrice, keys: [settings.keys.latestPrices, settings.keys.priceChannel(price.symbol)],
-            arguments: [price.symbol, payload])
+    /// One script per price, all sent at once: the connection pipelines them in one flush.
+    public func publish(prices: [PriceUpdate]) async throws {
+        let now = Timestamp.nowMicroseconds()
+        let client = self.client
+        let keys = settings.keys
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for price in prices {
+                let payload = String(decoding: price.brokerPayload(publishedAtMicroseconds: now), as: UTF8.self)
+                group.addTask {
+                    _ = try await client.evaluate(
+                        RedisScripts.publishPrice, keys: [keys.latestPrices, keys.priceChannel(price.symbol)],
+                        arguments: [price.symbol, payload])
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 
     public func latestPrices() async throws -> [PriceUpdate] {

@@ -21,7 +21,8 @@ public enum BrokerChannel: Sendable, Hashable {
 
 /// Receives what a broker delivers. Called from any thread; must not block.
 public protocol BrokerDelegate: AnyObject, Sendable {
-    func broker(didReceive price: PriceUpdate)
+    /// Prices published together arrive together (a feed moving many symbols at once).
+    func broker(didReceive prices: [PriceUpdate])
     /// Per user, events arrive in id order.
     func broker(didReceive notification: NotificationEnvelope, forUser userID: String)
     func broker(readinessChanged ready: Bool)
@@ -37,8 +38,8 @@ public protocol Broker: AnyObject, Sendable {
     /// Whether the broker can deliver right now (`/readyz`).
     var isReady: Bool { get }
 
-    /// Publishes a price to every gateway and records it as the symbol's latest.
-    func publish(price: PriceUpdate) async throws
+    /// Publishes prices to every gateway and records each as its symbol's latest.
+    func publish(prices: [PriceUpdate]) async throws
     /// The latest price of every symbol that has one.
     func latestPrices() async throws -> [PriceUpdate]
 
@@ -51,4 +52,10 @@ public protocol Broker: AnyObject, Sendable {
     /// The gateway's clients need (or no longer need) this channel. Called on the first
     /// local interest and after the last one; never twice in a row with the same value.
     func setInterest(_ channel: BrokerChannel, active: Bool)
+}
+
+extension Broker {
+    public func publish(price: PriceUpdate) async throws {
+        try await publish(prices: [price])
+    }
 }

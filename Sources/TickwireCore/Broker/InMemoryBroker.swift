@@ -29,12 +29,16 @@ public final class InMemoryBroker: Broker {
 
     public var isReady: Bool { true }
 
-    public func publish(price: PriceUpdate) async throws {
-        var price = price
-        price.publishedAtMicroseconds = Timestamp.nowMicroseconds()
+    public func publish(prices: [PriceUpdate]) async throws {
+        let now = Timestamp.nowMicroseconds()
+        let stamped = prices.map { price in
+            var price = price
+            price.publishedAtMicroseconds = now
+            return price
+        }
         state.withLockedValue { state in
-            state.latest[price.symbol] = price
-            state.delegate?.broker(didReceive: price)
+            for price in stamped { state.latest[price.symbol] = price }
+            state.delegate?.broker(didReceive: stamped)
         }
     }
 

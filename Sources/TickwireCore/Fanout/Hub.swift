@@ -29,20 +29,23 @@ public final class Hub: Sendable {
         return loopHub
     }
 
-    /// Sends a released price to every subscriber of its symbol on every loop.
-    public func broadcast(_ price: PriceUpdate, symbolIndex: Int) {
-        let frame = Self.encodeFrame(.priceUpdate(price))
+    /// Sends released prices to every subscriber of their symbols on every loop: each frame is
+    /// encoded once, and each loop gets the whole batch in one hop.
+    public func broadcast(_ prices: [(PriceUpdate, Int)]) {
+        guard !prices.isEmpty else { return }
         let releasedAt = NIODeadline.now()
-        for loop in loops {
-            loop.enqueue(.price(symbol: symbolIndex, price: price, frame: frame, releasedAt: releasedAt))
+        let sentAt = Timestamp.now()
+        let deliveries = prices.map { price, index in
+            Delivery.price(symbol: index, price: price, frame: Self.encodeFrame(.priceUpdate(price), sentAt: sentAt), releasedAt: releasedAt)
         }
+        for loop in loops { loop.enqueue(deliveries) }
     }
 
     /// Sends a notification to every connection of the user that subscribed.
     public func deliver(_ notification: NotificationEnvelope, toUser userID: String) {
         let frame = Self.encodeFrame(.notification(notification))
         for loop in loops {
-            loop.enqueue(.notification(userID: userID, id: notification.id, frame: frame, publishedAt: notification.timestamp))
+            loop.enqueue([.notification(userID: userID, id: notification.id, frame: frame, publishedAt: notification.timestamp)])
         }
     }
 

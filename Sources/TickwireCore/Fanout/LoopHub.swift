@@ -107,9 +107,9 @@ public final class LoopHub: @unchecked Sendable {
     // MARK: Delivery
 
     /// Called from any thread. Batches deliveries until the loop drains them.
-    func enqueue(_ delivery: Delivery) {
+    func enqueue(_ deliveries: [Delivery]) {
         let mustSchedule = inbox.withLockedValue { inbox in
-            inbox.items.append(delivery)
+            inbox.items.append(contentsOf: deliveries)
             defer { inbox.drainScheduled = true }
             return !inbox.drainScheduled
         }
@@ -125,21 +125,24 @@ public final class LoopHub: @unchecked Sendable {
         }
         var priceFrames = 0
         var notificationFrames = 0
+        // One message (the usual case under fan-out): flush each write at once. Several: write all,
+        // then flush each touched connection once.
+        let flushEach = items.count == 1
         for item in items {
             switch item {
             case .price(let symbol, let price, let frame, let releasedAt):
                 latest[symbol] = price
                 let subscribers = priceSubscribers[symbol]
                 guard !subscribers.isEmpty else { continue }
-                for connection in subscribers.values where connection.enqueueShared(frame) {
-                    markTouched(connection)
+                for connection in subscribers.values where connection.enqueueShared(frame, flush: flushEach) {
+                    if !flushEach { markTouched(connection) }
                     priceFrames += 1
                 }
                 metrics.recordPriceDelivery(since: releasedAt)
             case .notification(let userID, let id, let frame, let publishedAt):
                 guard let subscribers = userSubscribers[userID] else { continue }
-                for connection in subscribers where connection.enqueueNotification(id: id, frame: frame) {
-                    markTouched(connection)
+                for connection in subscribers where connection.enqueueNotification(id: id, frame: frame, flush: flushEach) {
+                    if !flushEach { markTouched(connection) }
                     notificationFrames += 1
                 }
                 metrics.recordNotificationDelivery(since: publishedAt)

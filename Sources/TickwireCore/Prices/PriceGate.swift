@@ -9,13 +9,16 @@ public final class PriceGate: @unchecked Sendable {
     // Mutable state is confined to `eventLoop`.
     public let eventLoop: EventLoop
     private let symbols: SymbolTable
-    private let release: @Sendable (PriceUpdate, Int) -> Void
+    private let release: @Sendable ([(PriceUpdate, Int)]) -> Void
     private var windows: [PriceWindow]
+    /// Prices released in this event-loop turn, handed over together at its end: a feed that moves
+    /// many symbols at once reaches every subscriber in one batch (one flush per connection).
+    private var released: [(PriceUpdate, Int)] = []
 
-    /// `release` is called on `eventLoop` with the price and its symbol's index in `symbols`.
+    /// `release` is called on `eventLoop` with batches of prices and their symbols' indices in `symbols`.
     public init(
         eventLoop: EventLoop, symbols: SymbolTable, intervalNanoseconds: UInt64,
-        release: @escaping @Sendable (PriceUpdate, Int) -> Void
+        release: @escaping @Sendable ([(PriceUpdate, Int)]) -> Void
     ) {
         self.eventLoop = eventLoop
         self.symbols = symbols
@@ -23,21 +26,22 @@ public final class PriceGate: @unchecked Sendable {
         self.windows = Array(repeating: PriceWindow(intervalNanoseconds: intervalNanoseconds), count: symbols.count)
     }
 
-    /// Offers a price from any thread. Prices of symbols not in the table are ignored.
-    public func offer(_ price: PriceUpdate) {
-        guard let index = symbols.index(of: price.symbol) else { return }
+    /// Offers prices from any thread, in one hop. Prices of symbols not in the table are ignored.
+    public func offer(_ prices: [PriceUpdate]) {
+        let indexed = prices.compactMap { price in symbols.index(of: price.symbol).map { (price, $0) } }
+        guard !indexed.isEmpty else { return }
         if eventLoop.inEventLoop {
-            offerOnLoop(price, index: index)
+            for (price, index) in indexed { offerOnLoop(price, index: index) }
         } else {
-            eventLoop.execute { self.offerOnLoop(price, index: index) }
+            eventLoop.execute { for (price, index) in indexed { self.offerOnLoop(price, index: index) } }
         }
     }
 
     private func offerOnLoop(_ price: PriceUpdate, index: Int) {
         let now = NIODeadline.now().uptimeNanoseconds
         switch windows[index].offer(price, now: now) {
-        case .release(let released):
-            release(released, index)
+        case .release(let price):
+            stage(price, index)
         case .hold(let deadline?):
             eventLoop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(deadline)) {
                 self.windowOpened(index: index)
@@ -49,7 +53,21 @@ public final class PriceGate: @unchecked Sendable {
 
     private func windowOpened(index: Int) {
         if let price = windows[index].windowOpened(now: NIODeadline.now().uptimeNanoseconds) {
-            release(price, index)
+            stage(price, index)
         }
+    }
+
+    private func stage(_ price: PriceUpdate, _ index: Int) {
+        if released.isEmpty {
+            // Tasks already queued on this loop (more offers) run first, then the batch goes out.
+            eventLoop.execute { self.handOver() }
+        }
+        released.append((price, index))
+    }
+
+    private func handOver() {
+        let batch = released
+        released.removeAll(keepingCapacity: true)
+        release(batch)
     }
 }

@@ -136,7 +136,7 @@ struct HTTPAPI: Sendable {
             }
         }
         do {
-            for price in prices { try await gateway.broker.publish(price: price) }
+            try await gateway.broker.publish(prices: prices)
         } catch {
             return .error(.serviceUnavailable, code: "BROKER_UNAVAILABLE", "could not publish: \(error)")
         }

@@ -20,6 +20,9 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     private var context: ChannelHandlerContext?
     private var hasReservation = false
     private var wroteSinceFlush = false
+    /// Mirrors the channel's writability (NIO reports every change), so a broadcast write does not
+    /// read the channel's atomic for each subscriber.
+    private var isWritable = true
     var flushPending = false
 
     init(gateway: Gateway, token: String?, maximumFrameSize: Int, closeHandshakeTimeout: TimeAmount, logger: Logger) {
@@ -218,21 +221,25 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
 
     // MARK: HubConnection
 
-    func enqueueShared(_ frame: ByteBuffer) -> Bool {
+    func enqueueShared(_ frame: ByteBuffer, flush: Bool) -> Bool {
         guard webSocket.phase == .open, let context else { return false }
-        guard context.channel.isWritable else {
+        guard isWritable else {
             tooSlow(context: context)
             return false
         }
-        context.write(wrapOutboundOut(frame), promise: nil)
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(frame), promise: nil)
+        }
         return true
     }
 
-    func enqueueNotification(id: StreamID, frame: ByteBuffer) -> Bool {
+    func enqueueNotification(id: StreamID, frame: ByteBuffer, flush: Bool) -> Bool {
         guard webSocket.phase == .open, context != nil, session != nil,
             let accepted = session!.liveNotification(id: id, frame: frame)
         else { return false }
-        return enqueueShared(accepted)
+        return enqueueShared(accepted, flush: flush)
     }
 
     func flush() {
@@ -254,7 +261,8 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if !context.channel.isWritable, session != nil { tooSlow(context: context) }
+        isWritable = context.channel.isWritable
+        if !isWritable, session != nil { tooSlow(context: context) }
         context.fireChannelWritabilityChanged()
     }
 
