@@ -81,15 +81,20 @@ public final class BenchCoordinator: @unchecked Sendable {
             let dropped = workers.compactMap(\.progress).reduce(0) { $0 + $1.reconnected }
             log("restarting the server: \(restart)")
             phaseStart = .now
-            try Shell.run(restart)
-            var sawDrop = false
+            try await Shell.run(restart)
+            log("restart command finished after \((ContinuousClock.now - phaseStart).seconds) s")
+            var lastReport = ContinuousClock.now
+            // Done when every client has come back once: as many reconnections as clients, all subscribed.
             while ContinuousClock.now - phaseStart < .seconds(120) {
                 try await Task.sleep(for: .milliseconds(100))
                 let progress = workers.compactMap(\.progress)
                 let subscribed = progress.reduce(0) { $0 + $1.subscribed }
                 let reconnected = progress.reduce(0) { $0 + $1.reconnected } - dropped
-                if subscribed < plan.connections { sawDrop = true }
-                if sawDrop && subscribed >= plan.connections && reconnected > 0 {
+                if ContinuousClock.now - lastReport > .seconds(1) {
+                    lastReport = .now
+                    log("reconnecting: \(subscribed) subscribed, \(reconnected) reconnected")
+                }
+                if reconnected >= plan.connections && subscribed >= plan.connections {
                     allBack = (ContinuousClock.now - phaseStart).seconds
                     break
                 }
@@ -212,13 +217,25 @@ final class WorkerProcess: @unchecked Sendable {
 }
 
 enum Shell {
-    static func run(_ command: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("`\(command)` exited with \(process.terminationStatus)") }
+    /// Runs `command` with /bin/sh and waits for it. posix_spawn and waitpid directly: Foundation's
+    /// Process did not reap a quick child here (it stayed a zombie, and no termination callback came)
+    /// in a process that already has other children.
+    static func run(_ command: String) async throws {
+        var pid: pid_t = 0
+        let arguments = ["/bin/sh", "-c", command]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let spawned = posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ)
+        guard spawned == 0 else { throw BenchError("cannot run `\(command)`: error \(spawned)") }
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid { break }
+            guard result == 0 else { throw BenchError("waitpid failed for `\(command)`") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let exitCode = (status >> 8) & 0xFF
+        guard status & 0x7F == 0, exitCode == 0 else { throw BenchError("`\(command)` exited with \(exitCode)") }
     }
 }
 

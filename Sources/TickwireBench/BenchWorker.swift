@@ -38,7 +38,7 @@ public enum BenchWorker {
         let loop = group.next()
         let state = try await loop.submit { NIOLoopBound(WorkerState(assignment: assignment, eventLoop: loop), eventLoop: loop) }.get()
         loop.execute { state.value.start() }
-        let progress = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+        let progress = loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
             emit(.progress(state.value.progress))
         }
         let commands = AsyncStream<WorkerCommand> { continuation in

@@ -95,7 +95,7 @@ struct RedisConnections {
                              "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
         openssl.standardError = FileHandle.nullDevice
         try openssl.run()
-        openssl.waitUntilExit()
+        _ = try ChildProcess.waitForExitBlocking(openssl)
         let tlsPort = try FreePort.find()
         let redis = try await RedisServer.start(arguments: [
             "--tls-port", String(tlsPort), "--tls-cert-file", "\(directory)/cert.pem",

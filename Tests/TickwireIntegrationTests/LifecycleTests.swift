@@ -95,9 +95,9 @@ struct CommandLine {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        process.waitUntilExit()
+        let status = try ChildProcess.waitForExitBlocking(process)
         return (
-            process.terminationStatus,
+            status,
             String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
             String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         )

@@ -50,7 +50,7 @@ public final class RedisServer: @unchecked Sendable {
         let probePort = extra.firstIndex(of: "--tls-port").map { Int(extra[$0 + 1])! } ?? port
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if !process.isRunning { throw SupportFailure("redis-server exited with \(process.terminationStatus)") }
+            if !ChildProcess.isAlive(process.processIdentifier) { throw SupportFailure("redis-server exited") }
             if FreePort.accepts(probePort) { return process }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -59,17 +59,17 @@ public final class RedisServer: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        if ChildProcess.isAlive(process.processIdentifier) { Foundation.kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     public var pid: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    public var isRunning: Bool { ChildProcess.isAlive(process.processIdentifier) }
 
     /// SIGKILL: the server dies at once, as in a crash.
     public func kill() async {
         Foundation.kill(process.processIdentifier, SIGKILL)
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        _ = try? await ChildProcess.waitForExit(process, timeout: .seconds(10))
     }
 
     /// SIGSTOP: the server stops answering but keeps its sockets open.
@@ -78,7 +78,7 @@ public final class RedisServer: @unchecked Sendable {
 
     /// Starts the server again on the same port and directory (with `appendOnly`, with its data).
     public func restart() async throws {
-        if process.isRunning { await kill() }
+        if ChildProcess.isAlive(process.processIdentifier) { await kill() }
         process = try await Self.launch(arguments: arguments, port: port, extra: [])
     }
 
@@ -93,7 +93,7 @@ public final class RedisServer: @unchecked Sendable {
         process.standardError = pipe
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        _ = try ChildProcess.waitForExitBlocking(process)
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

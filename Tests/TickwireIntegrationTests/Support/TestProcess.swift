@@ -31,7 +31,7 @@ final class TestProcess: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if ChildProcess.isAlive(process.processIdentifier) { kill(process.processIdentifier, SIGKILL) }
     }
 
     var stdout: String { output.stdout }
@@ -41,11 +41,6 @@ final class TestProcess: @unchecked Sendable {
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
     func waitForExit(timeout: Duration) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else { throw TestFailure("still running after \(timeout)") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return process.terminationStatus
+        try await ChildProcess.waitForExit(process, timeout: timeout)
     }
 }

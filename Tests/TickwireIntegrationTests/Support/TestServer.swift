@@ -52,8 +52,8 @@ final class TestServer: @unchecked Sendable {
             if let port = output.listeningPort {
                 return TestServer(process: process, port: port, output: output)
             }
-            if !process.isRunning {
-                throw TestFailure("tickwire exited with \(process.terminationStatus): \(output.stderr)")
+            if !ChildProcess.isAlive(process.processIdentifier) {
+                throw TestFailure("tickwire exited: \(output.stderr)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -68,7 +68,7 @@ final class TestServer: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if ChildProcess.isAlive(process.processIdentifier) { kill(process.processIdentifier, SIGKILL) }
     }
 
     var stdout: String { output.stdout }
@@ -94,12 +94,7 @@ final class TestServer: @unchecked Sendable {
 
     /// Waits for the process to exit and returns its status.
     func waitForExit(timeout: Duration) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else { throw TestFailure("tickwire still running after \(timeout)") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return process.terminationStatus
+        try await ChildProcess.waitForExit(process, timeout: timeout)
     }
 
     func http(_ method: String, _ path: String, headers: [(String, String)] = [], body: String? = nil) async throws -> HTTPResult {

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Renders bench-results/<run>/*.json into the tables of BENCHMARKS.md (between the
+<!-- results:start --> and <!-- results:end --> markers).
+
+  scripts/bench/report.py bench-results/20261130T000000Z BENCHMARKS.md
+"""
+import glob, json, os, sys
+
+run, target = sys.argv[1], sys.argv[2]
+results = []
+for path in sorted(glob.glob(os.path.join(run, "*.json"))):
+    with open(path) as f:
+        results.append(json.load(f))
+
+def ms(value):
+    if value is None: return "-"
+    v = value / 1000
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
+
+def row(r, scenario):
+    if "skipped" in r:
+        return f"| {r['connections']:,} | {r['label']} | skipped: {r['skipped']} |" + " |" * (5 if scenario != 'idle' else 2)
+    c = r.get("connectMilliseconds") or {}
+    rss = r.get("serverRSSPerConnectionBytes")
+    cpu = r.get("serverCPUPercent")
+    base = f"| {r['connections']:,} | {r['label']} | {r['subscribed']:,} | {c.get('p50','-')}/{c.get('p99','-')} ms | " \
+           f"{'-' if rss is None else f'{rss/1024:.2f} KB'} | {'-' if cpu is None else f'{cpu:.0f}%'} |"
+    if scenario == "idle":
+        return base
+    if scenario == "reconnect":
+        rc = r.get("reconnectMilliseconds") or {}
+        back = r.get("allBackSeconds")
+        return base + f" {'not all' if back is None else f'{back:.1f} s'} | {rc.get('p50','-')} ms | {rc.get('p99','-')} ms | {rc.get('max','-')} ms |"
+    lat = r.get("latencyMicroseconds") or {}
+    return base + f" {r['deliveredPerSecond']:,.0f} | {ms(lat.get('p50'))} | {ms(lat.get('p90'))} | {ms(lat.get('p99'))} | " \
+                  f"{ms(lat.get('p999'))} | {ms(lat.get('max'))} | {r.get('lost', 0):,} | {r.get('duplicated', 0):,} |"
+
+headers = {
+    "idle": "| N | target | subscribed | connect p50/p99 | server RSS per connection | server CPU (idle) |\n|---|---|---|---|---|---|",
+    "wallet": "| N | target | subscribed | connect p50/p99 | RSS/conn | server CPU | delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "fanout": "| N | target | subscribed | connect p50/p99 | RSS/conn | server CPU | delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "reconnect": "| N | target | subscribed | connect p50/p99 | RSS/conn | server CPU | all back after restart | per client p50 | p99 | max |\n|---|---|---|---|---|---|---|---|---|---|",
+}
+titles = {"idle": "Idle", "wallet": "Wallet", "fanout": "Fan-out", "reconnect": "Reconnect"}
+lines = [f"Run `{os.path.basename(run.rstrip('/'))}`."]
+machine = os.path.join(run, "machine.txt")
+if os.path.exists(machine):
+    lines += ["", "```", open(machine).read().strip(), "```"]
+for scenario in ("idle", "wallet", "fanout", "reconnect"):
+    chosen = [r for r in results if r.get("scenario") == scenario]
+    if not chosen: continue
+    chosen.sort(key=lambda r: (r["connections"], r["label"]))
+    lines += ["", f"### {titles[scenario]}", "", headers[scenario]] + [row(r, scenario) for r in chosen]
+commands = sorted({r["command"] for r in results if "command" in r})
+lines += ["", "<details><summary>Exact commands</summary>", "", "```"] + commands + ["```", "", "</details>"]
+
+text = open(target).read()
+start, end = "<!-- results:start -->", "<!-- results:end -->"
+before, rest = text.split(start, 1)
+_, after = rest.split(end, 1)
+open(target, "w").write(before + start + "\n" + "\n".join(lines) + "\n" + end + after)
+print(f"rendered {len(results)} results into {target}")
