@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Tickwire test: unit and integration tests (Swift Testing, against real
-# `tickwire` processes), then the Autobahn WebSocket conformance suite (kosoku) against
-# /echo. Prints one summary line at the end; exits non-zero if anything failed.
+# `tickwire` and `redis-server` processes), the Autobahn WebSocket conformance suite
+# (kosoku) against /echo, and a small run of the load generator (500 clients, 10 s) so
+# it never rots. Prints one summary line at the end; exits non-zero if anything failed.
 #
 # Installs what it needs when missing: the kosoku runner from PyPI (pip), and
 # redis-server from Debian's packages (apt-get) for the cluster tests.
@@ -20,6 +21,21 @@ if ! command -v kosoku >/dev/null 2>&1; then
   python3 -m pip install --quiet kosoku || { echo "could not install kosoku"; exit 1; }
 fi
 
+# Starts a debug gateway on a free port with the given options: sets $gateway_pid and $gateway_port.
+start_gateway() {
+  local out
+  out=$(mktemp)
+  .build/debug/tickwire serve --host 127.0.0.1 --port 0 --feed none "$@" >"$out" 2>/dev/null &
+  gateway_pid=$!
+  gateway_port=""
+  for _ in $(seq 1 100); do
+    gateway_port=$(sed -n 's#.*listening on ws://[^ ]*:\([0-9]*\)/ws.*#\1#p' "$out")
+    [ -n "$gateway_port" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 log "building (debug)"
 build_log=$(mktemp)
 if ! swift build --build-tests >"$build_log" 2>&1; then
@@ -34,22 +50,13 @@ swift_log=$(mktemp)
 swift test --skip-build 2>&1 | tee "$swift_log" | grep --line-buffered -E '✘|Test run with'
 swift_status=${PIPESTATUS[0]}  # read right after the pipeline: any later command resets it
 swift_line=$(grep -E 'Test run with [0-9]+ tests?' "$swift_log" | tail -n 1 | sed 's/^[^A-Za-z]*//')
-failed_tests=$(grep -cE '^✘ Test .*(failed|recorded an issue)' "$swift_log" || true)
+failed_tests=$(grep -E '^✘ Test .* failed after' "$swift_log" | grep -vc '^✘ Test run with' || true)
 
 log "Autobahn conformance (sections 1-7, 10) against /echo"
-echo_out=$(mktemp)
-.build/debug/tickwire serve --host 127.0.0.1 --port 0 --feed none --conformance-echo \
-  --jwt-secret conformance --api-key conformance >"$echo_out" 2>/dev/null &
-echo_pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's#.*listening on ws://[^ ]*:\([0-9]*\)/ws.*#\1#p' "$echo_out")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
 autobahn_status=1
 autobahn_line="did not run (the echo server did not start)"
-if [ -n "$port" ]; then
+if start_gateway --conformance-echo --jwt-secret conformance --api-key conformance; then
+  port=$gateway_port
   reports=$(mktemp -d)
   kosoku -p 4 -o "$reports" -i '1.*' -i '2.*' -i '3.*' -i '4.*' -i '5.*' -i '6.*' -i '7.*' -i '10.*' \
     "ws://127.0.0.1:$port/echo" >/dev/null 2>&1
@@ -66,12 +73,37 @@ print(f"{len(cases)} cases, {failed} FAILED (" + ", ".join(f"{n} {k}" for k, n i
 PY
 )
 fi
-kill "$echo_pid" 2>/dev/null; wait "$echo_pid" 2>/dev/null
+kill "$gateway_pid" 2>/dev/null; wait "$gateway_pid" 2>/dev/null
+
+log "load generator smoke (wallet, 500 clients, 10 s)"
+bench_json=$(mktemp)
+bench_status=1
+bench_line="did not run (the gateway did not start)"
+if start_gateway --symbols "$(seq -s, -f 'B%g' 0 99)" --jwt-secret bench-smoke --api-key bench-smoke; then
+  .build/debug/tickwire bench wallet -c 500 --duration 10 --connect-rate 1000 --url "ws://127.0.0.1:$gateway_port" \
+    --jwt-secret bench-smoke --api-key bench-smoke --server-pid "$gateway_pid" --json "$bench_json" >/dev/null 2>&1
+  bench_status=$?
+  bench_line=$(python3 - "$bench_json" "$bench_status" <<'PY'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception:
+    print(f"no result (exit {sys.argv[2]})"); sys.exit(1)
+ok = r["subscribed"] == r["connections"] and r["lost"] == 0 and r["duplicated"] == 0 and r["delivered"] > 0
+print(f"{r['subscribed']}/{r['connections']} subscribed, {r['delivered']} delivered, {r['lost']} lost, "
+      f"{r['duplicated']} duplicated, p99 {r['latencyMicroseconds']['p99']/1000:.1f} ms")
+sys.exit(0 if ok else 1)
+PY
+)
+  [ $? -eq 0 ] || bench_status=1
+fi
+kill "$gateway_pid" 2>/dev/null; wait "$gateway_pid" 2>/dev/null
 
 elapsed=$(( $(date +%s) - started ))
 status=0
 [ "$swift_status" -eq 0 ] || status=1
 [ "$autobahn_status" -eq 0 ] || status=1
+[ "$bench_status" -eq 0 ] || status=1
 verdict=$([ $status -eq 0 ] && echo PASSED || echo FAILED)
-echo "TEST SUMMARY: $verdict in ${elapsed}s | swift: ${swift_line:-no result} (${failed_tests} failing) | autobahn: $autobahn_line"
+echo "TEST SUMMARY: $verdict in ${elapsed}s | swift: ${swift_line:-no result} (${failed_tests} failing) | autobahn: $autobahn_line | bench smoke: $bench_line"
 exit $status

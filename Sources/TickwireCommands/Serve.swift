@@ -162,6 +162,9 @@ struct Serve: AsyncParsableCommand {
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? System.coreCount)
         let eventLoops = Array(group.makeIterator())
+        // Prices, the broker's connections and the in-process feed run here, away from the client loops.
+        let dispatchGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let dispatchLoop = dispatchGroup.next()
         var limits = SessionLimits()
         limits.windowNanoseconds = UInt64(rateLimitWindow * 1e9)
         limits.suspensionNanoseconds = UInt64(rateLimitWindow * 1e9)
@@ -178,7 +181,7 @@ struct Serve: AsyncParsableCommand {
             redisSettings.retentionMilliseconds = Int64(notificationTtl) * 1000
             redisSettings.symbols = symbols
             let redisBroker = RedisBroker(
-                configuration: try RedisConfiguration(url: redisURL), settings: redisSettings, eventLoop: eventLoops[0],
+                configuration: try RedisConfiguration(url: redisURL), settings: redisSettings, eventLoop: dispatchLoop,
                 logger: logger,
                 metrics: RedisBroker.Metrics(
                     reconnected: { metrics.brokerReconnects.increment() }, dropped: { metrics.droppedMessages.increment() }))
@@ -189,7 +192,7 @@ struct Serve: AsyncParsableCommand {
                 notificationCapacity: notificationCapacity, retentionMilliseconds: Int64(notificationTtl) * 1000)
         }
         let gateway = Gateway(
-            settings: settings, eventLoops: eventLoops, broker: broker, metrics: metrics,
+            settings: settings, eventLoops: eventLoops, dispatchLoop: dispatchLoop, broker: broker, metrics: metrics,
             priceIntervalNanoseconds: UInt64(priceInterval * 1e9), maximumConnections: connectionCap, logger: logger)
 
         var serverConfiguration = ServerConfiguration()
@@ -215,6 +218,7 @@ struct Serve: AsyncParsableCommand {
             address = try await server.bind()
         } catch {
             try? await group.shutdownGracefully()
+            try? await dispatchGroup.shutdownGracefully()
             throw CLIError("cannot listen on \(host):\(port): \(error)")
         }
         let boundPort = address.port ?? port
@@ -234,7 +238,7 @@ struct Serve: AsyncParsableCommand {
             let lock = redis.map { RedisLeaderLock(client: $0.client, key: $0.settings.keys.feedLeader) }
             services.append(FeedService(
                 source: SimulatedPriceSource(tickInterval: .nanoseconds(Int64(feedTick * 1e9))), broker: broker,
-                lock: lock, settings: feedSettings, eventLoop: eventLoops[0], logger: logger))
+                lock: lock, settings: feedSettings, eventLoop: dispatchLoop, logger: logger))
         }
         // Shut down in reverse order: the server drains its clients while prices still flow.
         services.append(server)
@@ -242,6 +246,7 @@ struct Serve: AsyncParsableCommand {
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
         try await serviceGroup.run()
         try await group.shutdownGracefully()
+        try await dispatchGroup.shutdownGracefully()
     }
 
     /// The verifier for the configured keys; with none, a random secret (dev mode), returned too.

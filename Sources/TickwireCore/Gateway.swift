@@ -18,16 +18,18 @@ public final class Gateway: BrokerDelegate {
     private let brokerReady = ManagedAtomic<Bool>(false)
     private let recentDisconnects = RecentDisconnects(window: 60_000)
 
+    /// `eventLoops` serve clients; `dispatchLoop` runs the price window and the encode-once step
+    /// (and should run the broker's connections), so a busy fan-out never delays ingestion.
     public init(
-        settings: SessionSettings, eventLoops: [EventLoop], broker: any Broker, metrics: GatewayMetrics,
-        priceIntervalNanoseconds: UInt64, maximumConnections: Int, logger: Logger
+        settings: SessionSettings, eventLoops: [EventLoop], dispatchLoop: EventLoop, broker: any Broker,
+        metrics: GatewayMetrics, priceIntervalNanoseconds: UInt64, maximumConnections: Int, logger: Logger
     ) {
         self.settings = settings
         self.metrics = metrics
         let hub = Hub(eventLoops: eventLoops, symbols: settings.symbols, metrics: metrics)
         self.hub = hub
         self.gate = PriceGate(
-            eventLoop: eventLoops[0], symbols: settings.symbols, intervalNanoseconds: priceIntervalNanoseconds
+            eventLoop: dispatchLoop, symbols: settings.symbols, intervalNanoseconds: priceIntervalNanoseconds
         ) { batch in hub.broadcast(batch) }
         self.broker = broker
         self.maximumConnections = maximumConnections

@@ -50,14 +50,14 @@ struct RedisConnections {
 
     @Test func aCommandPastItsDeadlineFailsAndTheClientRecovers() async throws {
         let redis = try await RedisServer.start()
-        let client = RedisClient(configuration: try configuration(redis.url, timeout: .milliseconds(300)), eventLoop: loop, name: "t", logger: logger)
-        try await client.send("SET", "before", "1")
+        let client = RedisClient(configuration: try configuration(redis.url), eventLoop: loop, name: "t", logger: logger)
+        try await client.send(RESPCommand("SET", ["before", "1"]), timeout: .seconds(5))
         try redis.cli("CLIENT", "PAUSE", "1500", "ALL")
         let start = ContinuousClock.now
-        await #expect(throws: RedisError.timeout) { try await client.send("GET", "before") }
+        await #expect(throws: RedisError.timeout) { try await client.send(RESPCommand("GET", ["before"]), timeout: .milliseconds(300)) }
         #expect(ContinuousClock.now - start < .seconds(1))
-        try await eventually(timeout: .seconds(5), "the client works again after the pause") {
-            (try? await client.send("GET", "before"))?.string == "1"
+        try await eventually(timeout: .seconds(10), "the client works again after the pause") {
+            (try? await client.send(RESPCommand("GET", ["before"]), timeout: .seconds(5)))?.string == "1"
         }
     }
 

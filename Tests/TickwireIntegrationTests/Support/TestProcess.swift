@@ -36,6 +36,8 @@ final class TestProcess: @unchecked Sendable {
 
     var stdout: String { output.stdout }
     var stderr: String { output.stderr }
+    /// The port of a `serve` that printed `listening on ws://HOST:PORT/ws`.
+    var listeningPort: Int? { output.listeningPort }
     var isLeader: Bool { stderr.contains("feed became the leader") }
 
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }

@@ -8,9 +8,8 @@ final class TestServer: @unchecked Sendable {
     static let jwtSecret = "integration-test-secret"
     static let apiKey = "integration-test-api-key"
 
-    let process: Process
+    let child: TestProcess
     let port: Int
-    private let output: OutputCollector
 
     /// The package root, found from this file's path.
     static let packageRoot: URL = {
@@ -30,49 +29,29 @@ final class TestServer: @unchecked Sendable {
         var all = ["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "debug"]
         if defaults { all += ["--jwt-secret", jwtSecret, "--api-key", apiKey] }
         all += arguments
-        return try await launch(all, environment: environment)
-    }
-
-    static func launch(_ arguments: [String], environment: [String: String] = [:]) async throws -> TestServer {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw TestFailure("\(binary.path) is missing: run `swift build` first")
         }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TICKWIRE_") && $0.key != "REDIS_URL" }
-        env.merge(environment) { $1 }
-        process.environment = env
-        let output = OutputCollector()
-        process.standardOutput = output.stdoutPipe
-        process.standardError = output.stderrPipe
-        try process.run()
+        let child = try TestProcess.launch(all, environment: environment)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if let port = output.listeningPort {
-                return TestServer(process: process, port: port, output: output)
-            }
-            if !ChildProcess.isAlive(process.processIdentifier) {
-                throw TestFailure("tickwire exited: \(output.stderr)")
+            if let port = child.listeningPort { return TestServer(child: child, port: port) }
+            if !ChildProcess.isAlive(child.process.processIdentifier) {
+                throw TestFailure("tickwire exited: \(child.stderr)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        process.terminate()
-        throw TestFailure("tickwire did not report its port: \(output.stdout) \(output.stderr)")
+        child.signal(SIGKILL)
+        throw TestFailure("tickwire did not report its port: \(child.stdout) \(child.stderr)")
     }
 
-    private init(process: Process, port: Int, output: OutputCollector) {
-        self.process = process
+    private init(child: TestProcess, port: Int) {
+        self.child = child
         self.port = port
-        self.output = output
     }
 
-    deinit {
-        if ChildProcess.isAlive(process.processIdentifier) { kill(process.processIdentifier, SIGKILL) }
-    }
-
-    var stdout: String { output.stdout }
-    var stderr: String { output.stderr }
+    var stdout: String { child.stdout }
+    var stderr: String { child.stderr }
 
     func connect(
         token: String? = nil, user: String = "alice", path: String = "/ws", headers: [(String, String)] = []
@@ -89,12 +68,12 @@ final class TestServer: @unchecked Sendable {
     }
 
     func signal(_ signal: Int32) {
-        kill(process.processIdentifier, signal)
+        child.signal(signal)
     }
 
     /// Waits for the process to exit and returns its status.
     func waitForExit(timeout: Duration) async throws -> Int32 {
-        try await ChildProcess.waitForExit(process, timeout: timeout)
+        try await child.waitForExit(timeout: timeout)
     }
 
     func http(_ method: String, _ path: String, headers: [(String, String)] = [], body: String? = nil) async throws -> HTTPResult {
