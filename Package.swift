@@ -90,6 +90,9 @@ let package = Package(
             name: "TickwireBench",
             dependencies: [
                 "TickwireProtocol",
+                "TickwireRedis",
+                "RESP",
+                .product(name: "Logging", package: "swift-log"),
                 "TickwireWebSocket",
                 "TickwireCore",
                 "TickwireClient",

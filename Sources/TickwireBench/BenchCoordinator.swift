@@ -1,7 +1,11 @@
 import Foundation
 import Histogram
+import Logging
 import NIOConcurrencyHelpers
+import NIOPosix
+import RESP
 import TickwireClient
+import TickwireRedis
 
 /// Runs a scenario: starts the worker processes, waits until every client is subscribed,
 /// measures the server, drives the publisher or the restart, collects and merges results.
@@ -64,7 +68,15 @@ public final class BenchCoordinator: @unchecked Sendable {
             let target = try HTTPClient.Target(url: plan.publishURL)
             var connections: [HTTPConnection] = []
             for _ in 0..<4 { connections.append(try await HTTPConnection.connect(target)) }
-            let publisher = BenchPublisher(plan: plan, connections: connections)
+            var redis: RedisBroker? = nil
+            if let url = plan.publishRedisURL {
+                var logger = Logger(label: "bench")
+                logger.logLevel = .error
+                redis = RedisBroker(
+                    configuration: try RedisConfiguration(url: url), settings: RedisBroker.Settings(),
+                    eventLoop: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
+            }
+            let publisher = BenchPublisher(plan: plan, connections: connections, redis: redis)
             for worker in workers { worker.send(.measure) }
             try await Task.sleep(for: .milliseconds(200))
             cpuStart = ProcessMetrics.read(serverPIDs)

@@ -25,6 +25,8 @@ public struct BenchPlan: Codable, Sendable {
     public var servers: [String]
     /// HTTP base URL for publishing (Tickwire: a gateway; Nchan: the publisher location).
     public var publishURL: String
+    /// Tickwire with Redis: publish straight to Redis, as `tickwire feed` and backends do.
+    public var publishRedisURL: String?
     public var apiKey: String
     public var jwtSecret: String
     public var connections: Int
@@ -61,6 +63,7 @@ public struct BenchPlan: Codable, Sendable {
         self.target = target
         self.servers = servers
         self.publishURL = publishURL
+        self.publishRedisURL = nil
         self.apiKey = apiKey
         self.jwtSecret = jwtSecret
         self.connections = connections

@@ -24,6 +24,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "HTTP base URL to publish to (default: the first --url over http).")
     var publishUrl: String?
 
+    @Option(help: "Tickwire with Redis: publish straight to this Redis, as tickwire feed and backends do, instead of through a gateway's HTTP API.")
+    var publishRedisUrl: String?
+
     @Option(help: "The gateways' API key (publishing to Tickwire).")
     var apiKey: String?
 
@@ -108,6 +111,7 @@ struct Bench: AsyncParsableCommand {
             nchanPayloadBytes: BenchPublisherSizes.tickwirePriceFrameBytes)
         var plan = basePlan
         plan.priceBurst = priceBurst
+        plan.publishRedisURL = publishRedisUrl
         let coordinator = BenchCoordinator(
             plan: plan, serverPIDs: serverPid?.split(separator: ",").compactMap { Int32($0) } ?? [],
             executable: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0],

@@ -70,6 +70,7 @@ run() {
       done
       pids=$(scripts/bench/gateway.sh pids "${names[@]}")
       restart="for g in ${names[*]}; do scripts/bench/gateway.sh restart \$g & done; wait"
+      options+=(--publish-redis-url redis://127.0.0.1:$REDIS_PORT)
       ;;
     nchan-memory|nchan-redis)
       local redis_url=""
