@@ -170,15 +170,14 @@ final class BenchConnection: ChannelInboundHandler {
 }
 
 /// Tracks one stream's sequence numbers: gaps count as lost until the missing message turns
-/// up (publishes may be reordered on the way), repeats count as duplicates. Remembers which of
-/// the 256 sequences below the highest arrived.
+/// up (publishes may be reordered on the way, by any distance), repeats count as duplicates.
+/// Remembers every sequence seen, one bit each: a run publishes at most a few thousand
+/// messages per stream, so that is a few hundred bytes.
 struct SequenceWindow {
     var stream: UInt16
     var highest: UInt32 = 0
-    /// Bit i of word i/64: `highest - i` arrived.
-    var seen: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-
-    static let span: UInt32 = 256
+    /// Bit `s & 63` of word `s >> 6`: sequence `s` arrived.
+    private var seen: [UInt64] = []
 
     init(stream: UInt16) {
         self.stream = stream
@@ -186,57 +185,15 @@ struct SequenceWindow {
 
     /// Returns (change in lost, duplicate?).
     mutating func record(_ sequence: UInt32) -> (lostDelta: Int, duplicate: Bool) {
-        if sequence > highest {
-            let shift = sequence - highest
-            shiftLeft(by: shift)
-            set(0)
-            highest = sequence
-            return (Int(shift) - 1, false)
-        }
-        let offset = highest - sequence
-        guard offset < Self.span else { return (0, true) }  // too old to tell: count it as a repeat
-        if isSet(offset) { return (0, true) }
-        set(offset)
-        return (-1, false)  // it was counted lost when a later one arrived
-    }
-
-    private func isSet(_ offset: UInt32) -> Bool {
-        let bit = UInt64(1) << UInt64(offset & 63)
-        switch offset >> 6 {
-        case 0: return seen.0 & bit != 0
-        case 1: return seen.1 & bit != 0
-        case 2: return seen.2 & bit != 0
-        default: return seen.3 & bit != 0
-        }
-    }
-
-    private mutating func set(_ offset: UInt32) {
-        let bit = UInt64(1) << UInt64(offset & 63)
-        switch offset >> 6 {
-        case 0: seen.0 |= bit
-        case 1: seen.1 |= bit
-        case 2: seen.2 |= bit
-        default: seen.3 |= bit
-        }
-    }
-
-    private mutating func shiftLeft(by shift: UInt32) {
-        guard shift < Self.span else {
-            seen = (0, 0, 0, 0)
-            return
-        }
-        var words = [seen.0, seen.1, seen.2, seen.3]
-        let wordShift = Int(shift >> 6)
-        let bitShift = UInt64(shift & 63)
-        var shifted: [UInt64] = [0, 0, 0, 0]
-        for index in stride(from: 3, through: wordShift, by: -1) {
-            let source = index - wordShift
-            var value = words[source] << bitShift
-            if bitShift > 0, source > 0 { value |= words[source - 1] >> (64 - bitShift) }
-            shifted[index] = value
-        }
-        words = shifted
-        seen = (words[0], words[1], words[2], words[3])
+        let word = Int(sequence >> 6)
+        let bit = UInt64(1) << UInt64(sequence & 63)
+        if word >= seen.count { seen.append(contentsOf: repeatElement(0, count: word + 1 - seen.count)) }
+        if seen[word] & bit != 0 { return (0, true) }
+        seen[word] |= bit
+        guard sequence > highest else { return (-1, false) }  // counted lost when a later one arrived
+        let gap = Int(sequence - highest) - 1
+        highest = sequence
+        return (gap, false)
     }
 }
 
