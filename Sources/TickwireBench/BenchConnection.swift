@@ -184,13 +184,23 @@ struct SequenceWindow {
     }
 
     /// Returns (change in lost, duplicate?).
+    /// Past this many sequences (a malformed stamp, or a run far longer than any scenario) the
+    /// bitmap stops growing and repeats are no longer told from new messages.
+    static let remembered: UInt32 = 1 << 20
+
     mutating func record(_ sequence: UInt32) -> (lostDelta: Int, duplicate: Bool) {
+        guard sequence < Self.remembered else { return advance(to: sequence) }
         let word = Int(sequence >> 6)
         let bit = UInt64(1) << UInt64(sequence & 63)
         if word >= seen.count { seen.append(contentsOf: repeatElement(0, count: word + 1 - seen.count)) }
         if seen[word] & bit != 0 { return (0, true) }
         seen[word] |= bit
         guard sequence > highest else { return (-1, false) }  // counted lost when a later one arrived
+        return advance(to: sequence)
+    }
+
+    private mutating func advance(to sequence: UInt32) -> (lostDelta: Int, duplicate: Bool) {
+        guard sequence > highest else { return (0, false) }
         let gap = Int(sequence - highest) - 1
         highest = sequence
         return (gap, false)

@@ -86,7 +86,7 @@ public final class BenchCoordinator: @unchecked Sendable {
             publishingSeconds = (ContinuousClock.now - phaseStart).seconds
             for worker in workers { worker.send(.publishingEnded) }
             cpuEnd = ProcessMetrics.read(serverPIDs)
-            try await Task.sleep(for: .seconds(2))  // what is in flight arrives
+            try await waitForDeliveriesToSettle()
             for connection in connections { await connection.close() }
         case .reconnect:
             guard let restart = plan.restartCommand else { throw BenchError("reconnect needs --restart-command") }
@@ -119,10 +119,13 @@ public final class BenchCoordinator: @unchecked Sendable {
 
         for worker in workers { worker.send(.report(priceSequences: outcome.priceSequences, notificationsPublished: outcome.notificationsPublished)) }
         var reports: [WorkerReport] = []
-        let deadline = ContinuousClock.now + .seconds(60)
+        let deadline = ContinuousClock.now + .seconds(120)
         while reports.count < workers.count, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
             reports = workers.compactMap(\.report)
+        }
+        for worker in workers where worker.report == nil {
+            log("worker \(worker.index) did not report within 120 s: its \(worker.count) clients are missing from the result")
         }
         for worker in workers { worker.send(.exit) }
 
@@ -166,6 +169,26 @@ public final class BenchCoordinator: @unchecked Sendable {
         return result
     }
 
+    /// What is in flight when publishing ends still counts: waits until no worker has received
+    /// anything for a second (at least 2 s, at most 120 s), so a server that fell behind shows
+    /// it as latency, not as loss.
+    private func waitForDeliveriesToSettle() async throws {
+        let start = ContinuousClock.now
+        var last = -1
+        var quietSince = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(120) {
+            try await Task.sleep(for: .milliseconds(250))
+            let delivered = workers.compactMap(\.progress).reduce(0) { $0 + $1.delivered }
+            if delivered != last {
+                last = delivered
+                quietSince = .now
+            } else if ContinuousClock.now - quietSince >= .seconds(1), ContinuousClock.now - start >= .seconds(2) {
+                return
+            }
+        }
+        log("deliveries still arriving 120 s after publishing ended")
+    }
+
     private func launchWorkers() throws {
         let perWorker = (plan.connections + plan.workers - 1) / plan.workers
         var first = 0
@@ -189,9 +212,14 @@ final class WorkerProcess: @unchecked Sendable {
     let process = Process()
     let input = Pipe()
     let output = Pipe()
+    /// Which worker, and how many clients it runs.
+    let index: Int
+    let count: Int
     private let state = NIOLockedValueBox<(buffer: Data, progress: WorkerProgress?, report: WorkerReport?)>((Data(), nil, nil))
 
     init(executable: String, assignment: WorkerAssignment) throws {
+        index = assignment.worker
+        count = assignment.count
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["bench-worker", "--assignment", String(decoding: try JSONEncoder().encode(assignment), as: UTF8.self)]
         process.standardInput = input

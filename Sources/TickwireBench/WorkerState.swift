@@ -230,7 +230,7 @@ final class WorkerState {
     var progress: WorkerProgress {
         WorkerProgress(
             worker: assignment.worker, launched: launched, handshakes: handshakes, subscribed: currentlySubscribed,
-            everSubscribed: everSubscribed, reconnected: reconnected, failures: failures)
+            everSubscribed: everSubscribed, reconnected: reconnected, delivered: delivered, failures: failures)
     }
 }
 
@@ -242,5 +242,7 @@ public struct WorkerProgress: Codable, Sendable {
     public var subscribed: Int
     public var everSubscribed: Int
     public var reconnected: Int
+    /// Stamped messages received since measuring started.
+    public var delivered: Int
     public var failures: [String: Int]
 }

@@ -3,14 +3,17 @@
 <!-- results:start --> and <!-- results:end --> markers).
 
   scripts/bench/report.py bench-results/20261130T000000Z BENCHMARKS.md
+  scripts/bench/report.py RUN_A RUN_B BENCHMARKS.md   # several runs: a later run's result replaces an earlier one's
 """
 import glob, json, os, sys
 
-run, target = sys.argv[1], sys.argv[2]
-results = []
-for path in sorted(glob.glob(os.path.join(run, "*.json"))):
-    with open(path) as f:
-        results.append(json.load(f))
+runs, target = sys.argv[1:-1], sys.argv[-1]
+by_name = {}
+for run in runs:
+    for path in sorted(glob.glob(os.path.join(run, "*.json"))):
+        with open(path) as f:
+            by_name[os.path.basename(path)] = json.load(f)
+results = list(by_name.values())
 
 def ms(value):
     if value is None: return "-"
@@ -42,8 +45,8 @@ headers = {
     "reconnect": "| N | target | subscribed | connect p50/p99 | RSS/conn | server CPU | all back after restart | per client p50 | p99 | max |\n|---|---|---|---|---|---|---|---|---|---|",
 }
 titles = {"idle": "Idle", "wallet": "Wallet", "fanout": "Fan-out", "reconnect": "Reconnect"}
-lines = [f"Run `{os.path.basename(run.rstrip('/'))}`."]
-machine = os.path.join(run, "machine.txt")
+lines = ["Runs " + ", ".join(f"`{os.path.basename(run.rstrip('/'))}`" for run in runs) + "."]
+machine = os.path.join(runs[-1], "machine.txt")
 if os.path.exists(machine):
     lines += ["", "```", open(machine).read().strip(), "```"]
 for scenario in ("idle", "wallet", "fanout", "reconnect"):
