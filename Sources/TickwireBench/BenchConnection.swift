@@ -99,6 +99,8 @@ final class BenchConnection: ChannelInboundHandler {
     }
 
     private func handleText(_ bytes: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
+        // A snapshot after a (re)subscribe repeats the latest prices: not a delivery of a publish.
+        if bytes.starts(with: Self.snapshotPrefix) { return }
         if let stamp = BenchStamp.find(in: bytes) {
             state.received(stamp, on: self)
             return
@@ -116,6 +118,7 @@ final class BenchConnection: ChannelInboundHandler {
     static let connectedPrefix = Array(#"{"event":"connected""#.utf8)
     static let subscribedPrefix = Array(#"{"event":"subscribed""#.utf8)
     static let errorPrefix = Array(#"{"event":"error""#.utf8)
+    static let snapshotPrefix = Array(#"{"event":"price_batch""#.utf8)
 
     private func subscribe() {
         let symbols = state.plan.symbolIndices(forConnection: index).map { "\"\(BenchPlan.symbols[$0])\"" }

@@ -79,12 +79,17 @@ final class WorkerState {
             }
             return true
         }
-        // Spread pings: each second pings the connections whose turn it is.
+        // Spread pings: each second of wall time pings the connections whose turn it is. Counted
+        // from the clock, not from ticks: an overloaded worker's ticks run late, and pinging per
+        // tick would stretch the interval past the server's heartbeat timeout.
         let slots = max(1, Int(plan.pingInterval))
-        var tick = 0
+        let pingStart = NIODeadline.now()
+        var nextSecond = 1
         eventLoop.assumeIsolated().repeatEvery(.seconds(1), initialDelay: .seconds(1)) {
-            tick += 1
-            for (position, connection) in self.connections.enumerated() where position % slots == tick % slots {
+            let elapsed = Int((NIODeadline.now() - pingStart).nanoseconds / 1_000_000_000)
+            let due = Set((nextSecond...max(nextSecond, elapsed)).prefix(slots).map { $0 % slots })
+            nextSecond = max(nextSecond, elapsed) + 1
+            for (position, connection) in self.connections.enumerated() where due.contains(position % slots) {
                 connection.ping()
             }
             return !self.stopping

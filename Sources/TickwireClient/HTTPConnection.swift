@@ -32,9 +32,12 @@ public final class HTTPConnection: Sendable {
 
     public var isActive: Bool { channel.isActive }
 
-    /// Sends a request on this connection; `path` defaults to the target's.
+    /// Sends a request on this connection; `path` defaults to the target's. A server that
+    /// does not answer within `timeout` gets the connection closed: pipelined responses come
+    /// in order, so a stuck one fails every request behind it too.
     public func request(
-        method: HTTPMethod, path: String? = nil, headers: [(String, String)] = [], body: [UInt8]? = nil
+        method: HTTPMethod, path: String? = nil, headers: [(String, String)] = [], body: [UInt8]? = nil,
+        timeout: TimeAmount = .seconds(30)
     ) async throws -> HTTPClient.Response {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path ?? target.path)
         head.headers.add(name: "Host", value: "\(target.host):\(target.port)")
@@ -44,8 +47,19 @@ public final class HTTPConnection: Sendable {
             if !head.headers.contains(name: "Content-Type") { head.headers.add(name: "Content-Type", value: "application/json") }
         }
         let promise = channel.eventLoop.makePromise(of: HTTPClient.Response.self)
-        channel.write(Request(head: head, body: body.map { ByteBuffer(bytes: $0) }, promise: promise), promise: nil)
-        channel.flush()
+        let request = Request(head: head, body: body.map { ByteBuffer(bytes: $0) }, promise: promise)
+        let channel = self.channel
+        // On the loop, so the check and the write are one step: an active channel's handler
+        // takes the promise (and fails it if the channel closes); a closed one fails it here.
+        channel.eventLoop.execute {
+            guard channel.isActive else {
+                promise.fail(ChannelError.ioOnClosedChannel)
+                return
+            }
+            channel.writeAndFlush(request, promise: nil)
+            let timer = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+            promise.futureResult.whenComplete { _ in timer.cancel() }
+        }
         return try await promise.futureResult.get()
     }
 

@@ -2,7 +2,8 @@
 # Starts or stops nginx with the Nchan module on loopback, for `tickwire bench --target nchan`.
 #
 #   scripts/bench/nchan.sh start PORT WORKERS [REDIS_URL]   # prints the nginx process ids (comma-separated)
-#   scripts/bench/nchan.sh stop PORT
+#   scripts/bench/nchan.sh restart PORT WORKERS [REDIS_URL] # fast stop (clients dropped at once), then start
+#   scripts/bench/nchan.sh stop PORT                         # every nginx of this PORT's config, workers included
 #
 # Subscribers: ws://127.0.0.1:PORT/sub/CH1,CH2 (multiplexed); publishers: POST http://127.0.0.1:PORT/pub/CH.
 # Needs Debian's nginx and libnginx-mod-nchan (apt-get install nginx libnginx-mod-nchan).
@@ -10,8 +11,29 @@ set -euo pipefail
 action=$1
 port=$2
 dir=/tmp/tickwire-nchan-$port
+
+# Every master of this config, not only the one in nginx.pid: an instance whose pid file was
+# overwritten would otherwise keep serving the port (reuseport) into the next run.
+masters() { pgrep -f "^nginx: master process nginx -c $dir/nginx.conf" || true; }
+stop() {
+  local pids children
+  pids=$(masters)
+  [ -z "$pids" ] && { rm -f "$dir/nginx.pid"; return; }
+  children=$(for m in $pids; do pgrep -P "$m" || true; done)
+  kill -TERM $pids 2>/dev/null || true
+  for _ in $(seq 1 50); do [ -z "$(masters)" ] && break; sleep 0.1; done
+  kill -KILL $(masters) $children 2>/dev/null || true
+  rm -f "$dir/nginx.pid"
+}
+
 case "$action" in
+restart)
+  stop
+  shift
+  exec "$0" start "$@"
+  ;;
 start)
+  stop
   workers=${3:-2}
   redis=${4:-}
   mkdir -p "$dir"
@@ -59,8 +81,7 @@ CONF
   echo "$(echo "$master" $(pgrep -P "$master") | tr ' ' ',')"
   ;;
 stop)
-  [ -s "$dir/nginx.pid" ] && kill -QUIT "$(cat "$dir/nginx.pid")" 2>/dev/null || true
-  for _ in $(seq 1 50); do [ -s "$dir/nginx.pid" ] || break; sleep 0.1; done
+  stop
   ;;
-*) echo "usage: $0 start PORT WORKERS [REDIS_URL] | stop PORT" >&2; exit 2 ;;
+*) echo "usage: $0 start|restart PORT WORKERS [REDIS_URL] | stop PORT" >&2; exit 2 ;;
 esac

@@ -78,7 +78,7 @@ run() {
       local nworkers=2; [ "$size" -gt 19900 ] && nworkers=6
       pids=$(scripts/bench/nchan.sh start 8501 $nworkers $redis_url)
       urls=(ws://127.0.0.1:8501)
-      restart="nginx -s stop -c /tmp/tickwire-nchan-8501/nginx.conf -p /tmp/tickwire-nchan-8501 && sleep 0.3 && scripts/bench/nchan.sh start 8501 $nworkers $redis_url >/dev/null"
+      restart="scripts/bench/nchan.sh restart 8501 $nworkers $redis_url >/dev/null"
       options+=(--target nchan)
       ;;
   esac
