@@ -225,7 +225,7 @@ final class WorkerProcess: @unchecked Sendable {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.standardError
-        output.fileHandleForReading.readabilityHandler = { [state] handle in
+        output.fileHandleForReading.readabilityHandler = { [state, workerIndex = assignment.worker] handle in
             let data = handle.availableData
             state.withLockedValue { state in
                 state.buffer.append(data)
@@ -235,7 +235,8 @@ final class WorkerProcess: @unchecked Sendable {
                     switch try? JSONDecoder().decode(WorkerEvent.self, from: line) {
                     case .progress(let progress)?: state.progress = progress
                     case .report(let report)?: state.report = report
-                    case nil: break
+                    case nil:
+                        FileHandle.standardError.write(Data("bench: an unreadable line from worker \(workerIndex) (\(line.count) bytes)\n".utf8))
                     }
                 }
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Histogram
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -79,9 +80,14 @@ public enum BenchWorker {
         }
     }
 
+    /// Progress comes from the event loop, the report from the command task: one line at a
+    /// time, or a progress line written into the middle of a report (a pipe write over 4 KiB
+    /// is not atomic) makes the report unreadable and the worker's clients vanish from the result.
     static func emit(_ event: WorkerEvent) {
         guard var line = try? String(decoding: JSONEncoder().encode(event), as: UTF8.self) else { return }
         line += "\n"
-        FileHandle.standardOutput.write(Data(line.utf8))
+        outputLock.withLock { FileHandle.standardOutput.write(Data(line.utf8)) }
     }
+
+    private static let outputLock = NIOLock()
 }

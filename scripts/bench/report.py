@@ -12,7 +12,9 @@ by_name = {}
 for run in runs:
     for path in sorted(glob.glob(os.path.join(run, "*.json"))):
         with open(path) as f:
-            by_name[os.path.basename(path)] = json.load(f)
+            result = json.load(f)
+        result["run"] = os.path.basename(run.rstrip("/"))
+        by_name[os.path.basename(path)] = result
 results = list(by_name.values())
 
 def ms(value):
@@ -22,11 +24,11 @@ def ms(value):
 
 def row(r, scenario):
     if "skipped" in r:
-        return f"| {r['connections']:,} | {r['label']} | skipped: {r['skipped']} |" + " |" * (5 if scenario != 'idle' else 2)
+        return f"| {r['connections']:,} | {r['label']} | skipped: {r['skipped']} |" + " |" * (12 if scenario in ('wallet', 'fanout') else 8 if scenario == 'reconnect' else 4)
     c = r.get("connectMilliseconds") or {}
     rss = r.get("serverRSSPerConnectionBytes")
     cpu = r.get("serverCPUPercent")
-    base = f"| {r['connections']:,} | {r['label']} | {r['subscribed']:,} | {c.get('p50','-')}/{c.get('p99','-')} ms | " \
+    base = f"| {r['connections']:,} | {r['label']} | {r['run']} | {r['subscribed']:,} | {c.get('p50','-')}/{c.get('p99','-')} ms | " \
            f"{'-' if rss is None else f'{rss/1024:.2f} KB'} | {'-' if cpu is None else f'{cpu:.0f}%'} |"
     if scenario == "idle":
         return base
@@ -39,11 +41,12 @@ def row(r, scenario):
                   f"{ms(lat.get('p999'))} | {ms(lat.get('max'))} | {r.get('lost', 0):,} | {r.get('duplicated', 0):,} |"
 
 headers = {
-    "idle": "| N | target | subscribed | connect p50/p99 | server RSS per connection | server CPU (idle) |\n|---|---|---|---|---|---|",
-    "wallet": "| N | target | subscribed | connect p50/p99 | RSS/conn | server CPU | delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    "fanout": "| N | target | subscribed | connect p50/p99 | RSS/conn | server CPU | delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    "reconnect": "| N | target | subscribed | connect p50/p99 | RSS/conn | server CPU | all back after restart | per client p50 | p99 | max |\n|---|---|---|---|---|---|---|---|---|---|",
+    "idle": "| N | target | run | subscribed | connect p50/p99 | server RSS per connection | server CPU (idle) |",
+    "wallet": "| N | target | run | subscribed | connect p50/p99 | RSS/conn | server CPU | delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup |",
+    "fanout": "| N | target | run | subscribed | connect p50/p99 | RSS/conn | server CPU | delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup |",
+    "reconnect": "| N | target | run | subscribed | connect p50/p99 | RSS/conn | server CPU | all back after restart | per client p50 | p99 | max |",
 }
+headers = {k: v + "\n" + "|---" * v.count(" | ") + "|---|" for k, v in headers.items()}
 titles = {"idle": "Idle", "wallet": "Wallet", "fanout": "Fan-out", "reconnect": "Reconnect"}
 lines = ["Runs " + ", ".join(f"`{os.path.basename(run.rstrip('/'))}`" for run in runs) + "."]
 machine = os.path.join(runs[-1], "machine.txt")
