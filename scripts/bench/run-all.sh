@@ -56,7 +56,7 @@ run() {
         echo "{\"scenario\":\"$bench_scenario\",\"label\":\"$label\",\"connections\":$size,\"skipped\":\"one process holds at most 20,000 open files here; see the extrapolation\"}" > "$out/$name.json"
         return
       fi
-      pids=$(scripts/bench/gateway.sh start tw1 8401 "${server_options[@]}")
+      pids=$(scripts/bench/gateway.sh start tw1 8401 "${server_options[@]}") || { log "$name: the gateway did not start"; return; }
       urls=(ws://127.0.0.1:8401)
       restart="scripts/bench/gateway.sh restart tw1"
       ;;
@@ -65,7 +65,8 @@ run() {
       local count; count=$(gateways_for "$size")
       local names=()
       for i in $(seq 1 "$count"); do
-        scripts/bench/gateway.sh start "tr$i" $((8410 + i)) --redis-url redis://127.0.0.1:$REDIS_PORT "${server_options[@]}" >/dev/null
+        scripts/bench/gateway.sh start "tr$i" $((8410 + i)) --redis-url redis://127.0.0.1:$REDIS_PORT "${server_options[@]}" >/dev/null \
+          || { log "$name: gateway tr$i did not start"; scripts/bench/gateway.sh stop "${names[@]}"; redis_stop; return; }
         urls+=("ws://127.0.0.1:$((8410 + i))"); names+=("tr$i")
       done
       pids=$(scripts/bench/gateway.sh pids "${names[@]}")

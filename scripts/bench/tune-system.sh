@@ -13,7 +13,9 @@ set_sysctl() {
     echo "$key: $before (could not set $value: not permitted here)"
   fi
 }
-set_sysctl net.ipv4.ip_local_port_range "1024 65000"   # ~64k source ports per source address
+# ~55k source ports per source address, all above the servers' ports (gateways 84xx, Nchan
+# 8501, Redis 6399): a client that took 8412 as its source port kept a gateway from binding it.
+set_sysctl net.ipv4.ip_local_port_range "10000 64999"
 set_sysctl net.core.somaxconn 65535                     # listen backlog for connect storms
 set_sysctl net.ipv4.tcp_max_syn_backlog 65535
 set_sysctl net.ipv4.tcp_tw_reuse 1
