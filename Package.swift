@@ -140,7 +140,14 @@ let package = Package(
         .executableTarget(name: "tickwire", dependencies: ["TickwireCommands"]),
         .testTarget(name: "TickwireProtocolTests", dependencies: ["TickwireProtocol"]),
         .testTarget(name: "TickwireCommandsTests", dependencies: ["TickwireCommands"]),
-        .testTarget(name: "TickwireBenchTests", dependencies: ["TickwireBench"]),
+        .testTarget(
+            name: "TickwireBenchTests",
+            dependencies: [
+                "TickwireBench",
+                "TickwireClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .target(name: "TickwireTestSupport", path: "Tests/TickwireTestSupport"),
         .testTarget(
             name: "RESPTests",

@@ -108,6 +108,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Share the port (SO_REUSEPORT) so a new process can start before this one drains: zero-downtime restarts.")
     var reusePort = false
 
+    @Option(help: "Listen backlog: connections the kernel queues before they are accepted (capped by net.core.somaxconn). A reconnect storm needs it deep.")
+    var listenBacklog: Int32 = 65535
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
         guard feed.map({ ["simulated", "none"].contains($0) }) ?? true else {
@@ -122,6 +125,7 @@ struct Serve: AsyncParsableCommand {
         guard priceInterval >= 0 else { throw ValidationError("--price-interval must not be negative") }
         guard maxConnections.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-connections must be positive") }
         guard threads.map({ (1...256).contains($0) }) ?? true else { throw ValidationError("--threads must be 1 to 256") }
+        guard listenBacklog > 0 else { throw ValidationError("--listen-backlog must be positive") }
         guard maxFrameBytes >= 128 else { throw ValidationError("--max-frame-bytes must be at least 128") }
         guard maxPendingBytes >= 4096 else { throw ValidationError("--max-pending-bytes must be at least 4096") }
         guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must not be negative") }
@@ -205,6 +209,7 @@ struct Serve: AsyncParsableCommand {
         }
         serverConfiguration.conformanceEcho = conformanceEcho
         serverConfiguration.reusePort = reusePort
+        serverConfiguration.listenBacklog = listenBacklog
         serverConfiguration.drainDuration = .nanoseconds(Int64(drainSeconds * 1e9))
         serverConfiguration.apiKey = apiKey
         let server = GatewayServer(

@@ -1,0 +1,27 @@
+import NIOCore
+import NIOPosix
+import Testing
+import TickwireClient
+
+/// The publisher's HTTP connection against a server that accepts and then never answers:
+/// the bench must report errors and go on, not wait forever.
+@Suite struct PublisherConnection {
+    @Test func aServerThatNeverAnswersFailsTheRequestAndTheOnesAfterIt() async throws {
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }  // reads and discards
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { silent.close(promise: nil) }
+        let port = try #require(silent.localAddress?.port)
+        let connection = try await HTTPConnection.connect(try HTTPClient.Target(url: "http://127.0.0.1:\(port)/"))
+
+        let started = ContinuousClock.now
+        await #expect(throws: (any Error).self) {
+            _ = try await connection.request(method: .POST, path: "/pub/x", body: Array("{}".utf8), timeout: .milliseconds(300))
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        await #expect(throws: (any Error).self) {
+            _ = try await connection.request(method: .POST, path: "/pub/x", body: Array("{}".utf8))
+        }
+        #expect(!connection.isActive)
+    }
+}
