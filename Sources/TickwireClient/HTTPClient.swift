@@ -64,14 +64,7 @@ public enum HTTPClient {
                 }
             }
             .connect(host: target.host, port: target.port).get()
-        var head = HTTPRequestHead(version: .http1_1, method: method, uri: target.path)
-        head.headers.add(name: "Host", value: "\(target.host):\(target.port)")
-        head.headers.add(name: "Connection", value: "close")
-        for (name, value) in headers { head.headers.add(name: name, value: value) }
-        if let body {
-            head.headers.add(name: "Content-Length", value: String(body.count))
-            if !head.headers.contains(name: "Content-Type") { head.headers.add(name: "Content-Type", value: "application/json") }
-        }
+        let head = requestHead(target, method: method, headers: headers + [("Connection", "close")], bodyCount: body?.count)
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
@@ -81,6 +74,21 @@ public enum HTTPClient {
         }
         defer { timeoutTask.cancel() }
         return try await promise.futureResult.get()
+    }
+
+    /// The request head both clients send: Host, the caller's headers, and for a body its
+    /// length and (unless given) a JSON content type.
+    static func requestHead(
+        _ target: Target, path: String? = nil, method: HTTPMethod, headers: [(String, String)], bodyCount: Int?
+    ) -> HTTPRequestHead {
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: path ?? target.path)
+        head.headers.add(name: "Host", value: "\(target.host):\(target.port)")
+        for (name, value) in headers { head.headers.add(name: name, value: value) }
+        if let bodyCount {
+            head.headers.add(name: "Content-Length", value: String(bodyCount))
+            if !head.headers.contains(name: "Content-Type") { head.headers.add(name: "Content-Type", value: "application/json") }
+        }
+        return head
     }
 
     private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {

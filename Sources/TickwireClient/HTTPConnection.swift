@@ -39,13 +39,7 @@ public final class HTTPConnection: Sendable {
         method: HTTPMethod, path: String? = nil, headers: [(String, String)] = [], body: [UInt8]? = nil,
         timeout: TimeAmount = .seconds(30)
     ) async throws -> HTTPClient.Response {
-        var head = HTTPRequestHead(version: .http1_1, method: method, uri: path ?? target.path)
-        head.headers.add(name: "Host", value: "\(target.host):\(target.port)")
-        for (name, value) in headers { head.headers.add(name: name, value: value) }
-        if let body {
-            head.headers.add(name: "Content-Length", value: String(body.count))
-            if !head.headers.contains(name: "Content-Type") { head.headers.add(name: "Content-Type", value: "application/json") }
-        }
+        let head = HTTPClient.requestHead(target, path: path, method: method, headers: headers, bodyCount: body?.count)
         let promise = channel.eventLoop.makePromise(of: HTTPClient.Response.self)
         let request = Request(head: head, body: body.map { ByteBuffer(bytes: $0) }, promise: promise)
         let channel = self.channel

@@ -100,7 +100,7 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         let servers = url.split(separator: ",").map(String.init)
         let publishURL = publishUrl ?? servers[0].replacingOccurrences(of: "ws://", with: "http://")
-        let basePlan = BenchPlan(
+        var plan = BenchPlan(
             scenario: BenchPlan.Scenario(rawValue: scenario)!, target: BenchPlan.Target(rawValue: target)!,
             servers: servers, publishURL: publishURL, apiKey: apiKey ?? "", jwtSecret: jwtSecret ?? "",
             connections: connections, workers: workers ?? max(1, (connections + 14_999) / 15_000), connectRate: connectRate,
@@ -109,7 +109,6 @@ struct Bench: AsyncParsableCommand {
             sourceAddresses: sourceAddresses?.split(separator: ",").map(String.init) ?? [],
             connectionsPerSourceAddress: connectionsPerSourceAddress, restartCommand: restartCommand,
             nchanPayloadBytes: BenchPublisherSizes.tickwirePriceFrameBytes)
-        var plan = basePlan
         plan.priceBurst = priceBurst
         plan.publishRedisURL = publishRedisUrl
         let coordinator = BenchCoordinator(

@@ -51,9 +51,7 @@ struct HTTPAPI: Sendable {
                 : .json(.serviceUnavailable, ["status": "not ready", "reason": "broker unavailable"])
         case (.GET, "/metrics"):
             return HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: renderMetrics())
-        case (.GET, "/api/v1/prices"):
-            return await prices()
-        case (.HEAD, "/api/v1/prices"):
+        case (.GET, "/api/v1/prices"), (.HEAD, "/api/v1/prices"):
             return await prices()
         case (.POST, "/api/v1/publish"):
             return await publish(request)
