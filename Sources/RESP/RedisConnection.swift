@@ -94,7 +94,10 @@ public final class RedisConnection: Sendable {
     static func send(_ command: RESPCommand, on channel: Channel, timeout: Duration) async throws -> RESPValue {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
         let request = RedisRequest(command: command, promise: promise, deadline: .now() + timeout.timeAmount)
-        channel.write(request, promise: nil)
+        // A channel closed before the write reaches the handler (a TLS handshake refused, a drop)
+        // fails the write, and no one else would ever answer the request. When the handler did take
+        // it, it fails the request itself and this second failure is ignored.
+        channel.write(request).whenFailure { promise.fail($0) }
         return try await promise.futureResult.get()
     }
 

@@ -96,7 +96,7 @@ public final class FeedService: Service, Sendable {
             intervalNanoseconds: UInt64(settings.priceInterval.components.seconds) * 1_000_000_000
                 + UInt64(settings.priceInterval.components.attoseconds / 1_000_000_000)
         ) { batch in
-            let prices = batch.map(\.0)
+            let prices = batch.map(\.price)
             Task {
                 do {
                     try await broker.publish(prices: prices)

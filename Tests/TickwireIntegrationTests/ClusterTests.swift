@@ -22,7 +22,9 @@ struct Cluster {
         let feed = try TestProcess.feed(redisURL: redis.url)
         _ = feed
         for server in [a, b] {
-            try await eventually("\(server.port) is ready") { try await server.http("GET", "/readyz").status == 200 }
+            try await eventually(timeout: .seconds(15), "\(server.port) is ready") {
+                try await server.http("GET", "/readyz").status == 200
+            }
             let socket = try await server.connectReady()
             try await socket.send(#"{"action":"subscribe","channel":"prices","symbols":["BTC","ETH"]}"#)
             let update = try await socket.expectEvent("price_update", timeout: .seconds(10))

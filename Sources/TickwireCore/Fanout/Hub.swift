@@ -30,13 +30,14 @@ public final class Hub: Sendable {
     }
 
     /// Sends released prices to every subscriber of their symbols on every loop: each frame is
-    /// encoded once, and each loop gets the whole batch in one hop.
-    public func broadcast(_ prices: [(PriceUpdate, Int)]) {
+    /// encoded once, stamped with its release time, and each loop gets the whole batch in one hop.
+    public func broadcast(_ prices: [PriceGate.Released]) {
         guard !prices.isEmpty else { return }
         let releasedAt = NIODeadline.now()
-        let sentAt = Timestamp.now()
-        let deliveries = prices.map { price, index in
-            Delivery.price(symbol: index, price: price, frame: Self.encodeFrame(.priceUpdate(price), sentAt: sentAt), releasedAt: releasedAt)
+        let deliveries = prices.map { released in
+            Delivery.price(
+                symbol: released.symbolIndex, price: released.price,
+                frame: Self.encodeFrame(.priceUpdate(released.price), sentAt: released.releasedAt), releasedAt: releasedAt)
         }
         for loop in loops { loop.enqueue(deliveries) }
     }

@@ -6,19 +6,27 @@ import TickwireProtocol
 /// broker and its clients (whatever a publisher does, a client never gets more than
 /// one price of a symbol per window: SC-004); `tickwire feed` puts it before publishing.
 public final class PriceGate: @unchecked Sendable {
+    /// A price the window let through, with its symbol's index in the table and the moment it was
+    /// let through: the hand-over waits for the end of the loop turn, the stamp does not.
+    public struct Released: Sendable {
+        public var price: PriceUpdate
+        public var symbolIndex: Int
+        public var releasedAt: Timestamp
+    }
+
     // Mutable state is confined to `eventLoop`.
     public let eventLoop: EventLoop
     private let symbols: SymbolTable
-    private let release: @Sendable ([(PriceUpdate, Int)]) -> Void
+    private let release: @Sendable ([Released]) -> Void
     private var windows: [PriceWindow]
     /// Prices released in this event-loop turn, handed over together at its end: a feed that moves
     /// many symbols at once reaches every subscriber in one batch (one flush per connection).
-    private var released: [(PriceUpdate, Int)] = []
+    private var released: [Released] = []
 
-    /// `release` is called on `eventLoop` with batches of prices and their symbols' indices in `symbols`.
+    /// `release` is called on `eventLoop` with the prices released in one loop turn.
     public init(
         eventLoop: EventLoop, symbols: SymbolTable, intervalNanoseconds: UInt64,
-        release: @escaping @Sendable ([(PriceUpdate, Int)]) -> Void
+        release: @escaping @Sendable ([Released]) -> Void
     ) {
         self.eventLoop = eventLoop
         self.symbols = symbols
@@ -62,7 +70,7 @@ public final class PriceGate: @unchecked Sendable {
             // Tasks already queued on this loop (more offers) run first, then the batch goes out.
             eventLoop.execute { self.handOver() }
         }
-        released.append((price, index))
+        released.append(Released(price: price, symbolIndex: index, releasedAt: .now()))
     }
 
     private func handOver() {
