@@ -37,6 +37,7 @@ let package = Package(
         .target(
             name: "TickwireWebSocket",
             dependencies: [
+                "TickwireProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -109,7 +110,6 @@ let package = Package(
                 "RESP",
                 "TickwireProtocol",
                 "TickwireCore",
-                "TickwireFeed",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -164,6 +164,18 @@ let package = Package(
             dependencies: ["TickwireWebSocket", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "TickwireCoreTests", dependencies: ["TickwireCore", "TickwireProtocol"]),
+        .testTarget(
+            name: "TickwireServerTests",
+            dependencies: [
+                "TickwireServer",
+                "TickwireCore",
+                "TickwireProtocol",
+                "TickwireWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "TickwireIntegrationTests",
             dependencies: [

@@ -205,7 +205,7 @@ struct Serve: AsyncParsableCommand {
         serverConfiguration.maximumFrameSize = maxFrameBytes
         serverConfiguration.maximumPendingBytes = maxPendingBytes
         serverConfiguration.allowedOrigins = (allowedOrigins ?? "").split(separator: ",").map {
-            String($0).trimmingCharacters(in: " ")
+            $0.trimmingWhitespace()
         }
         serverConfiguration.conformanceEcho = conformanceEcho
         serverConfiguration.reusePort = reusePort
@@ -272,11 +272,5 @@ struct Serve: AsyncParsableCommand {
             devSecret = secret
         }
         return (JWTVerifier(keys: keys, issuer: jwtIssuer, audience: jwtAudience, leewaySeconds: jwtLeeway), devSecret)
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: Character) -> String {
-        String(drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
     }
 }

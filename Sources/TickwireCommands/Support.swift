@@ -1,7 +1,7 @@
 import Logging
 import Prometheus
 import TickwireCore
-import TickwireWebSocket
+import TickwireProtocol
 
 #if canImport(Glibc)
 import Glibc

@@ -22,7 +22,7 @@ public enum Symbol {
     public static func parseList(_ text: String) throws(ProtocolViolation) -> [String] {
         var result: [String] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: true) {
-            let trimmed = part.trimmingSpaces()
+            let trimmed = part.trimmingWhitespace()
             guard let symbol = normalize(trimmed) else {
                 throw ProtocolViolation(.invalidMessage, "invalid symbol \"\(trimmed)\"")
             }
@@ -32,11 +32,9 @@ public enum Symbol {
     }
 }
 
-extension Substring {
-    func trimmingSpaces() -> String {
-        var slice = self[...]
-        while slice.first == " " || slice.first == "\t" { slice = slice.dropFirst() }
-        while slice.last == " " || slice.last == "\t" { slice = slice.dropLast() }
-        return String(slice)
+extension StringProtocol {
+    /// The text without leading and trailing whitespace (spaces, tabs, line ends).
+    public func trimmingWhitespace() -> String {
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 }

@@ -1,5 +1,5 @@
 import RESP
-import TickwireFeed
+import TickwireCore
 
 /// A lock with a time to live in Redis: `SET NX PX` to take it, a script to extend
 /// it only while this holder owns it, a script to give it back.

@@ -118,4 +118,47 @@ import TickwireProtocol
         #expect(throws: KeyLoadingError.self) { try JWTKeySet.parseJWKS(Array(#"{"keys":[]}"#.utf8)) }
         #expect(throws: KeyLoadingError.self) { try JWTKeySet.parseJWKS(Array(#"{"keys":[{"kty":"EC","crv":"P-521"}]}"#.utf8)) }
     }
+
+    /// RFC 7515 base64url: a signature re-spelled with `+`, `/` or padding decodes to the same
+    /// bytes under a lenient decoder, so it would verify under a different string.
+    @Test func refusesReEncodedTokens() {
+        let signer = HS256TokenSigner(secret: secret)
+        var token = ""
+        // Find a token whose signature uses both URL-only characters, so each re-spelling changes it.
+        for lifetime in 60... {
+            token = signer.token(subject: "alice", lifetimeSeconds: Int64(lifetime), issuer: "iss", audience: "aud")
+            let signature = token.split(separator: ".")[2]
+            if signature.contains("-") && signature.contains("_") { break }
+        }
+        #expect((try? verifier.verify(token, now: .now()).get()) != nil)
+        let respelled = [
+            String(token.map { $0 == "-" ? "+" : $0 }),
+            String(token.map { $0 == "_" ? "/" : $0 }),
+            token + "=",
+        ]
+        for variant in respelled {
+            guard case .failure(.invalid) = verifier.verify(variant, now: .now()) else {
+                Issue.record("accepted a re-encoded token: \(variant)")
+                continue
+            }
+        }
+    }
+
+    /// With named keys, a `kid` that names none of them is refused, never tried on the unnamed keys.
+    @Test func refusesAnUnknownKidWhenTheKeysHaveKids() throws {
+        var keys = JWTKeySet()
+        keys.add(.hmac(Array("named".utf8)), keyID: "k1")
+        keys.add(.hmac(Array("unnamed".utf8)))
+        let verifier = JWTVerifier(keys: keys, leewaySeconds: 0)
+        let claims: JSONObject = ["sub": "alice", "exp": .number(String(Timestamp.now().millisecondsSinceEpoch / 1000 + 60))]
+        func token(_ secret: String, kid: String?) -> String {
+            var header: JSONObject = ["alg": "HS256", "typ": "JWT"]
+            if let kid { header["kid"] = .string(kid) }
+            return HS256TokenSigner(secret: secret).sign(claims: claims, header: header)
+        }
+        #expect(verifier.verify(token("unnamed", kid: "k9"), now: .now()) == .failure(.invalid("unknown kid")))
+        #expect(verifier.verify(token("unnamed", kid: "k1"), now: .now()) == .failure(.invalid("signature does not verify")))
+        #expect((try? verifier.verify(token("named", kid: "k1"), now: .now()).get())?.subject == "alice")
+        #expect((try? verifier.verify(token("unnamed", kid: nil), now: .now()).get())?.subject == "alice")
+    }
 }

@@ -84,3 +84,29 @@ import Testing
         #expect(StreamID(milliseconds: 5, sequence: 1).next(atLeast: 9) == StreamID(milliseconds: 9, sequence: 0))
     }
 }
+
+@Suite struct Base64Encoding {
+    @Test func roundTripsAndRejectsJunk() {
+        for length in 0..<20 {
+            let bytes = (0..<length).map { UInt8($0 * 13 & 0xFF) }
+            #expect(Base64.decode(Base64.encode(bytes)) == bytes)
+            #expect(Base64.decode(Base64.encodeURL(bytes)) == bytes)
+            #expect(Base64.decodeURL(Base64.encodeURL(bytes)) == bytes)
+        }
+        #expect(Base64.decode("a$b") == nil)
+    }
+
+    /// RFC 7515: one encoding per byte string, so a signature cannot be re-spelled.
+    @Test func urlDecodingIsStrict() {
+        let bytes: [UInt8] = [0xFB, 0xFF, 0xBF, 0x01]  // encodes to characters 62 and 63
+        let canonical = Base64.encodeURL(bytes)
+        #expect(canonical == "-_-_AQ")
+        #expect(Base64.decodeURL(canonical) == bytes)
+        #expect(Base64.decodeURL("+/+/AQ") == nil)  // the standard alphabet
+        #expect(Base64.decodeURL("-_-_AQ==") == nil)  // padding
+        #expect(Base64.decodeURL("-_-_AR") == nil)  // stray bits in the last character
+        #expect(Base64.decodeURL("-_-_A") == nil)  // a lone trailing character
+        #expect(Base64.decodeURL("-_-_ AQ") == nil)
+        #expect(Base64.decode("+/+/AQ==") == bytes)  // the lenient decoder, for keys and PEM, still takes them
+    }
+}

@@ -149,13 +149,7 @@ let key: (UInt8, UInt8, UInt8, UInt8) = (0x12, 0x34, 0x56, 0x78)
         #expect(WebSocketHandshake.acceptValue(forKey: "dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
     }
 
-    @Test func base64RoundTripsAndRejectsJunk() {
-        for length in 0..<20 {
-            let bytes = (0..<length).map { UInt8($0 * 13 & 0xFF) }
-            #expect(Base64.decode(Base64.encode(bytes)) == bytes)
-            #expect(Base64.decode(Base64.encodeURL(bytes)) == bytes)
-        }
-        #expect(Base64.decode("a$b") == nil)
+    @Test func keysAreBase64Of16Bytes() {
         #expect(WebSocketHandshake.isValidKey(WebSocketHandshake.randomKey()))
         #expect(!WebSocketHandshake.isValidKey("short"))
     }

@@ -1,7 +1,6 @@
 import Crypto
 import CryptoExtras
 import TickwireProtocol
-import TickwireWebSocket
 
 /// The keys the gateway accepts tokens from. Each key admits only the algorithms
 /// of its own type, whatever a token's header names (PROTOCOL.md section 1):
@@ -49,19 +48,25 @@ public struct JWTKeySet: Sendable {
         entries.append(Entry(key: key, keyID: keyID))
     }
 
-    /// One line per key, for the startup log.
-    public var summary: String {
-        entries.map { entry in entry.keyID.map { "\(entry.key.kind) (kid \($0))" } ?? entry.key.kind }
-            .joined(separator: ", ")
+    enum Candidates {
+        case keys([Key])
+        /// The set names its keys and none has this `kid`.
+        case unknownKeyID
+        /// No key of the set admits the algorithm.
+        case algorithmNotAccepted
     }
 
-    /// The keys that may verify a token with this header.
-    func candidates(algorithm: String, keyID: String?) -> [Key] {
-        entries.filter { entry in
-            guard entry.key.algorithms.contains(algorithm) else { return false }
-            if let keyID, let entryID = entry.keyID { return keyID == entryID }
-            return true
-        }.map(\.key)
+    /// The keys that may verify a token with this header. A `kid` selects its key; when the
+    /// set names its keys, a `kid` it does not know matches nothing (never the unnamed keys).
+    /// A token without `kid` may be verified by any key of the algorithm's type.
+    func candidates(algorithm: String, keyID: String?) -> Candidates {
+        let admitting = entries.filter { $0.key.algorithms.contains(algorithm) }
+        guard let keyID, entries.contains(where: { $0.keyID != nil }) else {
+            return admitting.isEmpty ? .algorithmNotAccepted : .keys(admitting.map(\.key))
+        }
+        guard entries.contains(where: { $0.keyID == keyID }) else { return .unknownKeyID }
+        let named = admitting.filter { $0.keyID == keyID }
+        return named.isEmpty ? .algorithmNotAccepted : .keys(named.map(\.key))
     }
 }
 
@@ -88,9 +93,7 @@ extension JWTKeySet {
     }
 
     static func pemBody(_ pem: String) -> [UInt8]? {
-        let lines = pem.split(whereSeparator: \.isNewline).map { line in
-            String(line.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
-        }
+        let lines = pem.split(whereSeparator: \.isNewline).map { $0.trimmingWhitespace() }
         guard let begin = lines.firstIndex(where: { $0.hasPrefix("-----BEGIN ") }),
             let end = lines.lastIndex(where: { $0.hasPrefix("-----END ") }), begin < end
         else { return nil }

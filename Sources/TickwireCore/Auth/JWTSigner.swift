@@ -1,6 +1,5 @@
 import Crypto
 import TickwireProtocol
-import TickwireWebSocket
 
 /// Mints HS256 tokens: `tickwire token`, the dev token `serve` prints, and the load generator.
 public struct HS256TokenSigner: Sendable {

@@ -1,7 +1,6 @@
 import Crypto
 import CryptoExtras
 import TickwireProtocol
-import TickwireWebSocket
 
 /// What a valid token says about its holder.
 public struct VerifiedToken: Sendable, Equatable {
@@ -64,10 +63,10 @@ public struct JWTVerifier: Sendable {
         guard token.utf8.count <= Self.maximumTokenLength else { throw .invalid("token is too long") }
         let parts = token.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .invalid("a JWT has three dot-separated parts") }
-        guard let headerBytes = Base64.decode(Substring(parts[0])),
-            let payloadBytes = Base64.decode(Substring(parts[1])),
-            let signature = Base64.decode(Substring(parts[2]))
-        else { throw .invalid("parts are not base64url") }
+        guard let headerBytes = Base64.decodeURL(Substring(parts[0])),
+            let payloadBytes = Base64.decodeURL(Substring(parts[1])),
+            let signature = Base64.decodeURL(Substring(parts[2]))
+        else { throw .invalid("parts are not base64url (RFC 7515: no padding, no + or /)") }
         guard case .object(let header)? = try? JSONParser.parse(headerBytes, maxDepth: 4) else {
             throw .invalid("header is not a JSON object")
         }
@@ -76,8 +75,12 @@ public struct JWTVerifier: Sendable {
         guard header["crit"] == nil else { throw .invalid("critical header extensions are not supported") }
         let keyID = header["kid"]?.stringValue
 
-        let candidates = keys.candidates(algorithm: algorithm, keyID: keyID)
-        guard !candidates.isEmpty else { throw .invalid("algorithm \(algorithm) is not accepted by this server") }
+        let candidates: [JWTKeySet.Key]
+        switch keys.candidates(algorithm: algorithm, keyID: keyID) {
+        case .keys(let keys): candidates = keys
+        case .unknownKeyID: throw .invalid("unknown kid")
+        case .algorithmNotAccepted: throw .invalid("algorithm \(algorithm) is not accepted by this server")
+        }
         let signingInput = Array(token.utf8.prefix(parts[0].count + 1 + parts[1].count))
         guard candidates.contains(where: { Self.isValid(signature, of: signingInput, algorithm: algorithm, key: $0) })
         else { throw .invalid("signature does not verify") }

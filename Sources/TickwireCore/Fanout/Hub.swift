@@ -81,15 +81,6 @@ public final class Hub: Sendable {
         }
     }
 
-    /// The total number of connections, counted on each loop.
-    public func connectionCount() async -> Int {
-        var total = 0
-        for loop in loops {
-            total += (try? await loop.eventLoop.submit { loop.connectionCount }.get()) ?? 0
-        }
-        return total
-    }
-
     /// A server message as a complete, unmasked text frame.
     public static func encodeFrame(_ message: ServerMessage, sentAt: Timestamp = .now()) -> ByteBuffer {
         let json = message.encode(sentAt: sentAt)

@@ -21,11 +21,6 @@ public final class InterestTracker: Sendable {
         for channel in channels { broker.setInterest(channel, active: true) }
     }
 
-    /// The channels with at least one local subscriber.
-    public var activeChannels: [BrokerChannel] {
-        state.withLockedValue { Array($0.counts.keys) }
-    }
-
     func change(_ channel: BrokerChannel, by delta: Int) {
         // The broker is told while the lock is held, so that interest changes reach it in order.
         state.withLockedValue { state in

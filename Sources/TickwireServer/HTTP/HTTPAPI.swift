@@ -143,13 +143,10 @@ struct HTTPAPI: Sendable {
 
     /// Compares the API key in constant time (through a MAC, so lengths leak nothing either).
     func authorized(_ head: HTTPRequestHead) -> Bool {
-        guard let header = head.headers["authorization"].first else { return false }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
+        guard let given = head.bearerCredential else { return false }
         let key = SymmetricKey(size: .bits256)
-        let given = HMAC<SHA256>.authenticationCode(for: Array(String(parts[1]).trimmingSpaces.utf8), using: key)
-        let expected = HMAC<SHA256>.authenticationCode(for: Array(apiKey.utf8), using: key)
-        return given == expected
+        return HMAC<SHA256>.authenticationCode(for: Array(given.utf8), using: key)
+            == HMAC<SHA256>.authenticationCode(for: Array(apiKey.utf8), using: key)
     }
 }
 

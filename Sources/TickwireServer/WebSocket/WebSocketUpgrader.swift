@@ -150,15 +150,6 @@ extension HTTPRequestHead {
     /// The token of a WebSocket request: the `token` query parameter, else `Authorization: Bearer`.
     var bearerToken: String? {
         if let token = RequestTarget(uri).queryValue("token"), !token.isEmpty { return token }
-        guard let authorization = headers["authorization"].first else { return nil }
-        let parts = authorization.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return String(parts[1]).trimmingSpaces
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+        return bearerCredential
     }
 }
