@@ -75,6 +75,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most WebSocket connections at once; more are closed with 1013. Default: what the open-files limit allows.")
     var maxConnections: Int?
 
+    @Option(help: "Most WebSocket connections of one user (the token's sub); more are refused with CONNECTION_LIMIT and 1008.")
+    var maxConnectionsPerUser = 20
+
     @Option(help: "Largest inbound frame in bytes; larger ones close with 1009.")
     var maxFrameBytes = 16384
 
@@ -124,6 +127,7 @@ struct Serve: AsyncParsableCommand {
         guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
         guard priceInterval >= 0 else { throw ValidationError("--price-interval must not be negative") }
         guard maxConnections.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-connections must be positive") }
+        guard maxConnectionsPerUser > 0 else { throw ValidationError("--max-connections-per-user must be positive") }
         guard threads.map({ (1...256).contains($0) }) ?? true else { throw ValidationError("--threads must be 1 to 256") }
         guard listenBacklog > 0 else { throw ValidationError("--listen-backlog must be positive") }
         guard maxFrameBytes >= 128 else { throw ValidationError("--max-frame-bytes must be at least 128") }
@@ -197,7 +201,8 @@ struct Serve: AsyncParsableCommand {
         }
         let gateway = Gateway(
             settings: settings, eventLoops: eventLoops, dispatchLoop: dispatchLoop, broker: broker, metrics: metrics,
-            priceIntervalNanoseconds: UInt64(priceInterval * 1e9), maximumConnections: connectionCap, logger: logger)
+            priceIntervalNanoseconds: UInt64(priceInterval * 1e9), maximumConnections: connectionCap,
+            maximumConnectionsPerUser: maxConnectionsPerUser, logger: logger)
 
         var serverConfiguration = ServerConfiguration()
         serverConfiguration.host = host

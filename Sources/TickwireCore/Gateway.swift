@@ -13,16 +13,18 @@ public final class Gateway: BrokerDelegate {
     public let broker: any Broker
     public let metrics: GatewayMetrics
     public let maximumConnections: Int
+    public let maximumConnectionsPerUser: Int
     private let logger: Logger
     private let activeConnections = ManagedAtomic<Int>(0)
     private let brokerReady = ManagedAtomic<Bool>(false)
-    private let recentDisconnects = RecentDisconnects(window: 60_000)
+    private let users = UserConnections(reconnectWindow: 60_000)
 
     /// `eventLoops` serve clients; `dispatchLoop` runs the price window and the encode-once step
     /// (and should run the broker's connections), so a busy fan-out never delays ingestion.
     public init(
         settings: SessionSettings, eventLoops: [EventLoop], dispatchLoop: EventLoop, broker: any Broker,
-        metrics: GatewayMetrics, priceIntervalNanoseconds: UInt64, maximumConnections: Int, logger: Logger
+        metrics: GatewayMetrics, priceIntervalNanoseconds: UInt64, maximumConnections: Int,
+        maximumConnectionsPerUser: Int = 20, logger: Logger
     ) {
         self.settings = settings
         self.metrics = metrics
@@ -33,6 +35,7 @@ public final class Gateway: BrokerDelegate {
         ) { batch in hub.broadcast(batch) }
         self.broker = broker
         self.maximumConnections = maximumConnections
+        self.maximumConnectionsPerUser = maximumConnectionsPerUser
         self.logger = logger
     }
 
@@ -65,26 +68,31 @@ public final class Gateway: BrokerDelegate {
         let count = activeConnections.wrappingIncrementThenLoad(ordering: .relaxed)
         if count > maximumConnections {
             activeConnections.wrappingDecrement(ordering: .relaxed)
-            metrics.connectionRefusedFull()
             return false
         }
+        metrics.activeConnections(count)
         return true
     }
 
-    /// A reserved place whose connection never became a session.
-    public func releaseReservation() {
-        activeConnections.wrappingDecrement(ordering: .relaxed)
+    /// Gives back a place taken by `reserveConnection`, when its socket is gone.
+    public func releaseConnection() {
+        metrics.activeConnections(activeConnections.wrappingDecrementThenLoad(ordering: .relaxed))
     }
 
-    public func sessionOpened(userID: String) {
-        let isReconnect = recentDisconnects.connected(userID: userID, now: .now())
-        metrics.connectionOpened(active: connectionCount, isReconnect: isReconnect)
+    /// An authenticated connection of `userID` wants to become a session; false past
+    /// `maximumConnectionsPerUser` (the caller refuses it). Balance a true with `sessionEnded`.
+    public func sessionStarting(userID: String) -> Bool {
+        switch users.opened(userID: userID, limit: maximumConnectionsPerUser, now: .now()) {
+        case .refused:
+            return false
+        case .admitted(let isReconnect):
+            metrics.sessionStarted(isReconnect: isReconnect)
+            return true
+        }
     }
 
-    public func sessionClosed(userID: String?, code: UInt16?) {
-        let active = activeConnections.wrappingDecrementThenLoad(ordering: .relaxed)
-        if let userID { recentDisconnects.disconnected(userID: userID, now: .now()) }
-        metrics.connectionClosed(active: active, code: code)
+    public func sessionEnded(userID: String) {
+        users.closed(userID: userID, now: .now())
     }
 
     // MARK: BrokerDelegate
@@ -120,35 +128,46 @@ public final class Gateway: BrokerDelegate {
     }
 }
 
-/// Users who disconnected lately, to count reconnects. Touched on connect and disconnect only.
-final class RecentDisconnects: Sendable {
+/// How many sessions each user has open, and who disconnected lately (to count reconnects).
+/// Touched on connect and disconnect only, never per message.
+final class UserConnections: Sendable {
+    enum Opening: Equatable {
+        case admitted(isReconnect: Bool)
+        case refused
+    }
+
     private struct State {
-        var recent: [String: Int64] = [:]
+        var open: [String: Int] = [:]
+        var recentlyClosed: [String: Int64] = [:]
         var lastPrune: Int64 = 0
     }
     private let state = NIOLockedValueBox(State())
-    private let window: Int64
+    private let reconnectWindow: Int64
 
-    init(window milliseconds: Int64) {
-        self.window = milliseconds
+    init(reconnectWindow milliseconds: Int64) {
+        self.reconnectWindow = milliseconds
     }
 
-    /// Returns true when the user had disconnected within the window.
-    func connected(userID: String, now: Timestamp) -> Bool {
+    func opened(userID: String, limit: Int, now: Timestamp) -> Opening {
         state.withLockedValue { state in
-            guard let at = state.recent.removeValue(forKey: userID) else { return false }
-            return now.millisecondsSinceEpoch - at <= window
+            let count = state.open[userID, default: 0]
+            guard count < limit else { return .refused }
+            state.open[userID] = count + 1
+            guard let at = state.recentlyClosed.removeValue(forKey: userID) else { return .admitted(isReconnect: false) }
+            return .admitted(isReconnect: now.millisecondsSinceEpoch - at <= reconnectWindow)
         }
     }
 
-    func disconnected(userID: String, now: Timestamp) {
+    func closed(userID: String, now: Timestamp) {
         state.withLockedValue { state in
+            let remaining = state.open[userID, default: 1] - 1
+            state.open[userID] = remaining > 0 ? remaining : nil
             let now = now.millisecondsSinceEpoch
-            state.recent[userID] = now
+            state.recentlyClosed[userID] = now
             // Pruning is O(n): do it at most once per window, so a mass disconnect stays linear.
-            if now - state.lastPrune > window {
+            if now - state.lastPrune > reconnectWindow {
                 state.lastPrune = now
-                state.recent = state.recent.filter { $0.value >= now - window }
+                state.recentlyClosed = state.recentlyClosed.filter { $0.value >= now - reconnectWindow }
             }
         }
     }

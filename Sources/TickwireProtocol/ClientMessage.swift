@@ -9,6 +9,16 @@ public enum ClientAction: Sendable, Equatable {
     case ping
     case auth(token: String)
 
+    /// The action's name in metrics: `subscribe`, `unsubscribe`, `ping` or `auth`.
+    public var name: String {
+        switch self {
+        case .subscribePrices, .subscribeNotifications: "subscribe"
+        case .unsubscribePrices, .unsubscribeNotifications: "unsubscribe"
+        case .ping: "ping"
+        case .auth: "auth"
+        }
+    }
+
     /// The kind used for rate limiting.
     public var isSubscriptionChange: Bool {
         switch self {

@@ -11,6 +11,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case subscriptionLimit = "SUBSCRIPTION_LIMIT"
     case rateLimited = "RATE_LIMITED"
     case messageTooLarge = "MESSAGE_TOO_LARGE"
+    case connectionLimit = "CONNECTION_LIMIT"
     case internalError = "INTERNAL_ERROR"
 }
 
@@ -26,6 +27,10 @@ public struct CloseCode: RawRepresentable, Sendable, Hashable, CustomStringConve
     public static let goingAway = CloseCode(rawValue: 1001)
     public static let protocolError = CloseCode(rawValue: 1002)
     public static let unacceptableData = CloseCode(rawValue: 1003)
+    /// Never sent: what a close frame without a status code is counted as (RFC 6455 section 7.1.5).
+    public static let noStatusReceived = CloseCode(rawValue: 1005)
+    /// Never sent: a connection that ended without a close frame.
+    public static let abnormalClosure = CloseCode(rawValue: 1006)
     public static let invalidPayload = CloseCode(rawValue: 1007)
     public static let policyViolation = CloseCode(rawValue: 1008)
     public static let messageTooBig = CloseCode(rawValue: 1009)

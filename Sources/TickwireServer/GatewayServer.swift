@@ -23,8 +23,12 @@ public struct ServerConfiguration: Sendable {
     public var conformanceEcho = false
     /// SIGTERM closes every client with 1001, spread over this time.
     public var drainDuration = TimeAmount.seconds(10)
-    /// How long to wait for a client's close frame after sending ours.
+    /// How long to wait for a client's close frame after a drain's 1001.
     public var closeHandshakeTimeout = TimeAmount.seconds(10)
+    /// How long to wait for it after refusing or cutting a client (bad token, full, too slow, ...).
+    public var closeGrace = TimeAmount.seconds(1)
+    /// How long a connection without a token may take to send `{"action":"auth"}`.
+    public var authenticationTimeout = TimeAmount.seconds(5)
     public var apiKey = ""
     public var listenBacklog: Int32 = 4096
     /// SO_REUSEPORT: lets a new process listen on the port before this one drains (zero-downtime restarts).
@@ -68,7 +72,10 @@ public final class GatewayServer: Service, @unchecked Sendable {
             makeGatewayHandler: { request in
                 GatewayConnectionHandler(
                     gateway: gateway, token: request.bearerToken, maximumFrameSize: configuration.maximumFrameSize,
-                    closeHandshakeTimeout: configuration.closeHandshakeTimeout, logger: logger)
+                    timeouts: .init(
+                        closeHandshake: configuration.closeHandshakeTimeout, closeGrace: configuration.closeGrace,
+                        authentication: configuration.authenticationTimeout),
+                    logger: logger)
             },
             makeEchoHandler: { EchoConnectionHandler(maximumMessageSize: 16 * 1024 * 1024) })
 

@@ -4,8 +4,11 @@ import TickwireProtocol
 @testable import TickwireCore
 
 @Suite struct PriceWindows {
+    // One fixed timestamp: two calls to .now() may fall in different milliseconds.
+    let pricedAt = Timestamp.now()
+
     func price(_ value: String) -> PriceUpdate {
-        PriceUpdate(symbol: "BTC", priceUSD: value, change24h: "0", volume24h: nil, timestamp: .now())
+        PriceUpdate(symbol: "BTC", priceUSD: value, change24h: "0", volume24h: nil, timestamp: pricedAt)
     }
 
     @Test func theFirstPriceGoesAtOnceAndTheNewestHeldOneWhenTheWindowOpens() {

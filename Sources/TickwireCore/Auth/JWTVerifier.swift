@@ -24,7 +24,7 @@ public enum TokenRejection: Error, Sendable, Equatable {
 
     public var message: String {
         switch self {
-        case .missing: "a token is required: connect with ?token=JWT"
+        case .missing: #"a token is required: connect with ?token=JWT, or send {"action":"auth","token":"JWT"} as the first message"#
         case .invalid(let reason): "invalid token: \(reason)"
         case .expired: "the token has expired"
         }

@@ -8,7 +8,7 @@ public final class GatewayMetrics: Sendable {
     let connectionsActive: Gauge
     let connects: Counter
     let reconnects: Counter
-    let refusedFull: Counter
+    let refusedByReason: [ConnectionRefusal: Counter]
     let slowConsumerCloses: Counter
     let sentByEvent: [String: Counter]
     let receivedByAction: [String: Counter]
@@ -26,13 +26,17 @@ public final class GatewayMetrics: Sendable {
         "subscribed", "unsubscribed", "authenticated", "error",
     ]
     static let actions = ["subscribe", "unsubscribe", "ping", "auth", "invalid", "binary"]
-    static let closeCodes: [UInt16] = [1000, 1001, 1002, 1006, 1007, 1008, 1009, 1011, 1013, 4001, 4008, 4009]
+    static let closeCodes: [UInt16] = [
+        1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 4001, 4008, 4009,
+    ]
 
     public init(brokerName: String = "memory") {
         connectionsActive = Gauge(label: "tickwire_connections_active")
         connects = Counter(label: "tickwire_connects_total")
         reconnects = Counter(label: "tickwire_reconnects_total")
-        refusedFull = Counter(label: "tickwire_connections_refused_total", dimensions: [("reason", "full")])
+        refusedByReason = Dictionary(uniqueKeysWithValues: ConnectionRefusal.allCases.map {
+            ($0, Counter(label: "tickwire_connections_refused_total", dimensions: [("reason", $0.rawValue)]))
+        })
         slowConsumerCloses = Counter(label: "tickwire_slow_consumer_closes_total")
         sentByEvent = Dictionary(uniqueKeysWithValues: Self.events.map {
             ($0, Counter(label: "tickwire_messages_sent_total", dimensions: [("event", $0)]))
@@ -55,18 +59,23 @@ public final class GatewayMetrics: Sendable {
         droppedMessages = Counter(label: "tickwire_broker_dropped_messages_total", dimensions: [("broker", brokerName)])
     }
 
-    public func connectionOpened(active: Int, isReconnect: Bool) {
-        connects.increment()
+    /// A WebSocket handshake completed on `/ws` (whether or not the connection is then admitted).
+    public func webSocketOpened() { connects.increment() }
+
+    /// A connection became a session; a reconnect is a user back within a minute.
+    public func sessionStarted(isReconnect: Bool) {
         if isReconnect { reconnects.increment() }
-        connectionsActive.record(active)
     }
 
-    public func connectionClosed(active: Int, code: UInt16?) {
-        connectionsActive.record(active)
-        (code.flatMap { closesByCode[$0] } ?? otherCloses).increment()
+    public func activeConnections(_ count: Int) { connectionsActive.record(count) }
+
+    /// Counted when the close is decided (our close frame, the peer's, or a failure), not when
+    /// the socket finally goes: a client that never answers our close is counted at once.
+    public func disconnected(code: UInt16) {
+        (closesByCode[code] ?? otherCloses).increment()
     }
 
-    public func connectionRefusedFull() { refusedFull.increment() }
+    public func refused(_ reason: ConnectionRefusal) { refusedByReason[reason]?.increment() }
 
     /// A client over its pending-bytes bound is being closed with 4009.
     public func slowConsumerClosing() { slowConsumerCloses.increment() }
@@ -93,4 +102,14 @@ public final class GatewayMetrics: Sendable {
         let milliseconds = Timestamp.now().millisecondsSinceEpoch - publishedAt.millisecondsSinceEpoch
         notificationDeliveryLatency.recordNanoseconds(max(0, milliseconds) * 1_000_000)
     }
+}
+
+/// Why a WebSocket connection was closed right after its handshake (`tickwire_connections_refused_total{reason}`).
+public enum ConnectionRefusal: String, Sendable, CaseIterable {
+    /// Past `--max-connections` (close 1013).
+    case full
+    /// A missing, invalid or expired token, or no `auth` in time (close 4001).
+    case token
+    /// Past `--max-connections-per-user` (close 1008).
+    case userLimit = "user_limit"
 }

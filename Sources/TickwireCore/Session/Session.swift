@@ -85,14 +85,28 @@ public struct Session {
         return nil
     }
 
-    /// A text frame's content, after `frameReceived`.
-    public mutating func textReceived(_ bytes: some Collection<UInt8>, now: UInt64, wallClock: Timestamp) -> [Action] {
+    /// A text frame's content, after `frameReceived`. Also returns the frame's action name for
+    /// metrics (`invalid` when it does not parse), whatever the reply.
+    public mutating func textReceived(
+        _ bytes: some Collection<UInt8>, now: UInt64, wallClock: Timestamp
+    ) -> (actions: [Action], actionName: String) {
         switch ClientMessage.parse(bytes) {
         case .success(let message):
-            return handle(message, now: now, wallClock: wallClock)
+            return (handle(message, now: now, wallClock: wallClock), message.action.name)
         case .failure(let rejected):
-            return [.send(.error(rejected.violation, requestID: rejected.requestID))]
+            return ([.send(.error(rejected.violation, requestID: rejected.requestID))], "invalid")
         }
+    }
+
+    /// The first message of a connection that came without a token: it must be
+    /// `{"action":"auth","token":...}` with a valid token; anything else is refused.
+    public static func authenticate(firstMessage bytes: some Collection<UInt8>, verifier: JWTVerifier, now: Timestamp)
+        -> Result<VerifiedToken, TokenRejection>
+    {
+        guard case .success(let message) = ClientMessage.parse(bytes), case .auth(let token) = message.action else {
+            return .failure(.missing)
+        }
+        return verifier.verify(token, now: now)
     }
 
     /// A binary frame, after `frameReceived`: the protocol is text only.

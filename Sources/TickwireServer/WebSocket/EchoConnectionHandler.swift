@@ -8,7 +8,7 @@ final class EchoConnectionHandler: ChannelInboundHandler, WebSocketEndpoint {
     typealias OutboundOut = ByteBuffer
 
     var webSocket: WebSocketConnectionState
-    let closeHandshakeTimeout = TimeAmount.seconds(5)
+    func closeHandshakeTimeout(for code: UInt16) -> TimeAmount { .seconds(5) }
 
     init(maximumMessageSize: Int) {
         self.webSocket = WebSocketConnectionState(maximumFrameSize: maximumMessageSize, maximumMessageSize: maximumMessageSize)

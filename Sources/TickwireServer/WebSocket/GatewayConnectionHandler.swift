@@ -4,32 +4,47 @@ import TickwireCore
 import TickwireProtocol
 import TickwireWebSocket
 
-/// One client on `/ws`. It authenticates, owns the connection's `Session`, performs
-/// the session's actions, and is the `HubConnection` the fan-out writes to.
+/// One client on `/ws`. It authenticates (a token from the request, or a first `auth`
+/// message), owns the connection's `Session`, performs the session's actions, and is
+/// the `HubConnection` the fan-out writes to.
 final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, HubConnection {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
+
+    struct Timeouts {
+        /// How long to wait for a client's close frame after a normal close (drain, 1001).
+        var closeHandshake = TimeAmount.seconds(10)
+        /// The same for a client we refuse or cut (bad token, full, too slow, silent, abusive):
+        /// it must not keep its slot, nor the bytes queued for it, for long.
+        var closeGrace = TimeAmount.seconds(1)
+        /// How long a connection without a token may take to send its `auth` message.
+        var authentication = TimeAmount.seconds(5)
+    }
 
     private let gateway: Gateway
     private var token: String?
     private let logger: Logger
+    private let timeouts: Timeouts
     var webSocket: WebSocketConnectionState
-    let closeHandshakeTimeout: TimeAmount
     private var session: Session?
     private var loopHub: LoopHub?
     private var context: ChannelHandlerContext?
+    /// The handshake was counted (the channel was still active when the handler arrived).
+    private var isCounted = false
     private var hasReservation = false
-    private var wroteSinceFlush = false
+    /// Set while a connection without a token waits for its `auth` message.
+    private var authenticationDeadline: Scheduled<Void>?
     /// Mirrors the channel's writability (NIO reports every change), so a broadcast write does not
     /// read the channel's atomic for each subscriber.
     private var isWritable = true
     var flushPending = false
 
-    init(gateway: Gateway, token: String?, maximumFrameSize: Int, closeHandshakeTimeout: TimeAmount, logger: Logger) {
+    init(gateway: Gateway, token: String?, maximumFrameSize: Int, timeouts: Timeouts, logger: Logger) {
         self.gateway = gateway
         self.token = token
         self.logger = logger
-        self.closeHandshakeTimeout = closeHandshakeTimeout
+        self.timeouts = timeouts
         self.webSocket = WebSocketConnectionState(maximumFrameSize: maximumFrameSize, maximumMessageSize: maximumFrameSize)
     }
 
@@ -37,42 +52,70 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // A client that left during the upgrade: this handler will see no channelInactive, so it takes nothing.
+        guard context.channel.isActive else { return }
+        isCounted = true
+        gateway.metrics.webSocketOpened()
         guard gateway.reserveConnection() else {
+            gateway.metrics.refused(.full)
             initiateClose(code: CloseCode.tryAgainLater.rawValue, reason: "server full, try again later", context: context)
             return
         }
         hasReservation = true
-        let verification = gateway.settings.verifier.verify(token, now: .now())
-        token = nil
+        if let token {
+            self.token = nil
+            authenticated(gateway.settings.verifier.verify(token, now: .now()), context: context)
+        } else {
+            authenticationDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeouts.authentication) {
+                self.authenticationDeadline = nil
+                self.authenticated(.failure(.missing), context: context)
+            }
+        }
+    }
+
+    /// Starts the session for a verified token, or refuses the connection.
+    private func authenticated(_ verification: Result<VerifiedToken, TokenRejection>, context: ChannelHandlerContext) {
         switch verification {
         case .failure(let rejection):
+            gateway.metrics.refused(.token)
             perform(Session.refused(rejection), context: context)
         case .success(let verified):
+            guard gateway.sessionStarting(userID: verified.subject) else {
+                gateway.metrics.refused(.userLimit)
+                let maximum = gateway.maximumConnectionsPerUser
+                send(.error(ProtocolViolation(
+                    .connectionLimit, "user \(verified.subject) already has \(maximum) connections",
+                    details: ["max": .number(String(maximum))]), requestID: nil), context: context)
+                initiateClose(code: CloseCode.policyViolation.rawValue, reason: "too many connections for this user", context: context)
+                return
+            }
             let session = Session(settings: gateway.settings, token: verified, now: NIODeadline.now().uptimeNanoseconds)
             self.session = session
             let loopHub = gateway.hub.loopHub(for: context.eventLoop)
             self.loopHub = loopHub
             loopHub.register(self)
-            gateway.sessionOpened(userID: verified.subject)
             send(session.connectedMessage(connectionID: ConnectionID.random()), context: context)
+            flushIfWritten(context: context)
         }
-        context.flush()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         webSocket.closeTimeout?.cancel()
+        authenticationDeadline?.cancel()
+        authenticationDeadline = nil
+        if isCounted, webSocket.closeCode == nil {
+            webSocket.closeCode = CloseCode.abnormalClosure.rawValue
+            closing(code: CloseCode.abnormalClosure.rawValue)
+        }
         webSocket.phase = .closed
-        if let session, let loopHub {
-            loopHub.unregister(
+        if let session {
+            loopHub?.unregister(
                 self, subscribedTo: session.symbols, userID: session.isSubscribedToNotifications ? session.userID : nil)
+            gateway.sessionEnded(userID: session.userID)
         }
         if hasReservation {
             hasReservation = false
-            if session != nil {
-                gateway.sessionClosed(userID: session?.userID, code: webSocket.closeCode ?? 1006)
-            } else {
-                gateway.releaseReservation()
-            }
+            gateway.releaseConnection()
         }
         session = nil
         self.context = nil
@@ -82,6 +125,14 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         logger.debug("connection error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
+    }
+
+    func closeHandshakeTimeout(for code: UInt16) -> TimeAmount {
+        code == CloseCode.goingAway.rawValue ? timeouts.closeHandshake : timeouts.closeGrace
+    }
+
+    func closing(code: UInt16) {
+        if isCounted { gateway.metrics.disconnected(code: code) }
     }
 
     // MARK: Inbound
@@ -101,14 +152,18 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     }
 
     func messageArrived(_ event: WebSocketEvent, context: ChannelHandlerContext) {
-        guard session != nil else { return }
+        guard session != nil else {
+            firstMessageArrived(event, context: context)
+            return
+        }
         let actions: [Session.Action]
         switch event {
         case .text(let payload):
-            actions = payload.withUnsafeReadableBytes { bytes in
+            let reply = payload.withUnsafeReadableBytes { bytes in
                 session!.textReceived(bytes, now: NIODeadline.now().uptimeNanoseconds, wallClock: .now())
             }
-            gateway.metrics.received(action: Self.actionName(of: actions))
+            actions = reply.actions
+            gateway.metrics.received(action: reply.actionName)
         case .binary:
             actions = session!.binaryReceived()
             gateway.metrics.received(action: "binary")
@@ -126,21 +181,19 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
         }
     }
 
-    /// A metrics label for the frame just handled, read off the reply it produced.
-    static func actionName(of actions: [Session.Action]) -> String {
-        for action in actions {
-            guard case .send(let message) = action else { continue }
-            switch message {
-            case .pong: return "ping"
-            case .subscribedPrices, .subscribedNotifications: return "subscribe"
-            case .unsubscribedPrices, .unsubscribedNotifications: return "unsubscribe"
-            case .authenticated: return "auth"
-            case .error(let violation, _) where violation.code == .rateLimited: return "subscribe"
-            case .error: return "invalid"
-            default: continue
+    /// A connection without a token: its first message must authenticate it, and nothing else may come first.
+    private func firstMessageArrived(_ event: WebSocketEvent, context: ChannelHandlerContext) {
+        guard let deadline = authenticationDeadline else { return }  // refused already
+        deadline.cancel()
+        authenticationDeadline = nil
+        var verification = Result<VerifiedToken, TokenRejection>.failure(.missing)
+        if case .text(let payload) = event {
+            verification = payload.withUnsafeReadableBytes { bytes in
+                Session.authenticate(firstMessage: bytes, verifier: gateway.settings.verifier, now: .now())
             }
         }
-        return "subscribe"
+        gateway.metrics.received(action: verification.isSuccess ? "auth" : "invalid")
+        authenticated(verification, context: context)
     }
 
     // MARK: Performing session actions
@@ -181,12 +234,12 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     private func write(_ frame: ByteBuffer, context: ChannelHandlerContext) {
         guard webSocket.phase == .open else { return }
         context.write(wrapOutboundOut(frame), promise: nil)
-        wroteSinceFlush = true
+        webSocket.needsFlush = true
     }
 
     private func flushIfWritten(context: ChannelHandlerContext) {
-        if wroteSinceFlush {
-            wroteSinceFlush = false
+        if webSocket.needsFlush {
+            webSocket.needsFlush = false
             context.flush()
         }
     }
@@ -243,7 +296,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     }
 
     func flush() {
-        wroteSinceFlush = false
+        webSocket.needsFlush = false
         context?.flush()
     }
 
@@ -288,5 +341,12 @@ enum ConnectionID {
         }
         return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-"
             + hex[8..<10].joined() + "-" + hex[10..<16].joined()
+    }
+}
+
+extension Result {
+    fileprivate var isSuccess: Bool {
+        if case .success = self { return true }
+        return false
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import TickwireProtocol
 import TickwireWebSocket
 
 /// The connection-level half of RFC 6455 that every WebSocket endpoint of the
@@ -19,8 +20,11 @@ struct WebSocketConnectionState {
     var pending: ByteBuffer?
     var phase = Phase.open
     var closeTimeout: Scheduled<Void>?
-    /// The code this side closed with, or the peer's, for metrics.
+    /// The code this side closed with, or the peer's (1005 for a close frame without one), for metrics.
     var closeCode: UInt16?
+    /// Frames were written since the last flush: `channelReadComplete` flushes them, so a reply
+    /// (a pong above all) leaves in the read cycle that caused it.
+    var needsFlush = false
 
     init(maximumFrameSize: Int, maximumMessageSize: Int) {
         self.parser = WebSocketFrameParser(role: .server, maximumFrameSize: maximumFrameSize)
@@ -33,8 +37,10 @@ struct WebSocketConnectionState {
 /// extension does the rest.
 protocol WebSocketEndpoint: ChannelInboundHandler where InboundIn == ByteBuffer, OutboundOut == ByteBuffer {
     var webSocket: WebSocketConnectionState { get set }
-    /// How long to wait for the peer's close frame after sending ours.
-    var closeHandshakeTimeout: TimeAmount { get }
+    /// How long to wait for the peer's close frame after sending ours with `code`.
+    func closeHandshakeTimeout(for code: UInt16) -> TimeAmount
+    /// The connection is closing with `code` (once per connection; 1006 is the caller's to count).
+    func closing(code: UInt16)
     /// Every frame, control frames included, before it is interpreted.
     func frameArrived(context: ChannelHandlerContext)
     /// A complete text or binary message while the connection is open.
@@ -45,6 +51,14 @@ protocol WebSocketEndpoint: ChannelInboundHandler where InboundIn == ByteBuffer,
 
 extension WebSocketEndpoint {
     func violationOccurred(_ violation: WebSocketViolation, context: ChannelHandlerContext) {}
+    func closing(code: UInt16) {}
+
+    /// Records the close code the first time one is decided.
+    private func closeDecided(_ code: UInt16) {
+        guard webSocket.closeCode == nil else { return }
+        webSocket.closeCode = code
+        closing(code: code)
+    }
 
     /// Feeds inbound bytes through the parser and acts on every complete frame.
     func receive(_ incoming: ByteBuffer, context: ChannelHandlerContext) {
@@ -83,6 +97,7 @@ extension WebSocketEndpoint {
                     context.write(
                         wrapOutboundOut(WebSocketFrameWriter.frame(opcode: .pong, payload: payload, allocator: context.channel.allocator)),
                         promise: nil)
+                    webSocket.needsFlush = true
                 }
             case .pong:
                 break
@@ -104,7 +119,7 @@ extension WebSocketEndpoint {
     func closeReceived(code: UInt16?, reason: String, context: ChannelHandlerContext) {
         switch webSocket.phase {
         case .open:
-            webSocket.closeCode = code
+            closeDecided(code ?? CloseCode.noStatusReceived.rawValue)
             webSocket.phase = .closed
             let frame = WebSocketFrameWriter.closeFrame(code: code, allocator: context.channel.allocator)
             context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
@@ -121,10 +136,11 @@ extension WebSocketEndpoint {
     func initiateClose(code: UInt16, reason: String, context: ChannelHandlerContext) {
         guard webSocket.phase == .open else { return }
         webSocket.phase = .closeSent
-        webSocket.closeCode = code
+        closeDecided(code)
+        webSocket.needsFlush = false
         let frame = WebSocketFrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
-        webSocket.closeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: closeHandshakeTimeout) {
+        webSocket.closeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: closeHandshakeTimeout(for: code)) {
             context.close(promise: nil)
         }
     }
@@ -137,7 +153,7 @@ extension WebSocketEndpoint {
         webSocket.closeTimeout?.cancel()
         webSocket.pending = nil
         if wasOpen {
-            webSocket.closeCode = violation.closeCode
+            closeDecided(violation.closeCode)
             let frame = WebSocketFrameWriter.closeFrame(
                 code: violation.closeCode, reason: violation.reason, allocator: context.channel.allocator)
             context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }

@@ -54,9 +54,11 @@ final class TestServer: @unchecked Sendable {
     var stderr: String { child.stderr }
 
     func connect(
-        token: String? = nil, user: String = "alice", path: String = "/ws", headers: [(String, String)] = []
+        token: String? = nil, user: String = "alice", path: String = "/ws", headers: [(String, String)] = [],
+        answersClose: Bool = true
     ) async throws -> TestWebSocket {
-        try await TestWebSocket.connect(port: port, path: path, token: token ?? Tokens.make(subject: user), headers: headers)
+        try await TestWebSocket.connect(
+            port: port, path: path, token: token ?? Tokens.make(subject: user), headers: headers, answersClose: answersClose)
     }
 
     /// Connects and reads the `connected` frame.

@@ -9,6 +9,8 @@ import TickwireWebSocket
 enum Received: Sendable, CustomStringConvertible {
     case text(String)
     case binary([UInt8])
+    /// A WebSocket pong (an answer to `sendFrame(.ping, ...)`).
+    case pong([UInt8])
     case close(code: UInt16?, reason: String)
     /// The TCP connection ended (after a close frame or without one).
     case disconnected
@@ -17,6 +19,7 @@ enum Received: Sendable, CustomStringConvertible {
         switch self {
         case .text(let text): "text \(text.prefix(300))"
         case .binary(let bytes): "binary \(bytes.count) bytes"
+        case .pong(let bytes): "pong \(bytes.count) bytes"
         case .close(let code, let reason): "close \(code.map(String.init) ?? "-") \(reason)"
         case .disconnected: "disconnected"
         }
@@ -50,9 +53,10 @@ final class TestWebSocket: @unchecked Sendable {
 
     static let group = MultiThreadedEventLoopGroup.singleton
 
+    /// `answersClose: false` plays a client that never answers the server's close frame.
     static func connect(
         port: Int, path: String = "/ws", token: String? = nil, headers: [(String, String)] = [],
-        host: String = "127.0.0.1"
+        host: String = "127.0.0.1", answersClose: Bool = true
     ) async throws -> TestWebSocket {
         var target = path
         if let token { target += (path.contains("?") ? "&" : "?") + "token=" + token }
@@ -66,7 +70,7 @@ final class TestWebSocket: @unchecked Sendable {
                 handshake.withLockedValue { $0 = promise }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        ClientHandler(key: key, mailbox: mailbox, handshake: promise))
+                        ClientHandler(key: key, mailbox: mailbox, handshake: promise, answersClose: answersClose))
                 }
             }
             .connect(host: host, port: port).get()
@@ -132,10 +136,15 @@ final class TestWebSocket: @unchecked Sendable {
     }
 
     /// The next frame, which must be a JSON event.
+    /// Pongs (answers to the test's own pings) are skipped: they are not events.
     func nextEvent(timeout: Duration = .seconds(5)) async throws -> Event {
-        let item = try await next(timeout: timeout)
-        guard case .text(let text) = item else { throw TestFailure("expected an event, got \(item)") }
-        return try Event(text)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let item = try await next(timeout: max(.zero, deadline - ContinuousClock.now))
+            if case .pong = item { continue }
+            guard case .text(let text) = item else { throw TestFailure("expected an event, got \(item)") }
+            return try Event(text)
+        }
     }
 
     /// Skips other events until one named `name` arrives.
@@ -151,7 +160,7 @@ final class TestWebSocket: @unchecked Sendable {
                 if event.name == name { return event }
             case .close, .disconnected:
                 throw TestFailure("connection closed while waiting for \(name): \(item)")
-            case .binary:
+            case .binary, .pong:
                 continue
             }
         }
@@ -171,6 +180,19 @@ final class TestWebSocket: @unchecked Sendable {
         }
     }
 
+    /// Skips everything until the connection ends, with or without a close frame.
+    func expectEnd(timeout: Duration = .seconds(5)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { throw TestFailure("the connection did not end within \(timeout)") }
+            switch try await next(timeout: remaining) {
+            case .close, .disconnected: return
+            default: continue
+            }
+        }
+    }
+
     /// Collects events for `duration`, failing if the connection closes.
     func collectEvents(for duration: Duration) async throws -> [Event] {
         let deadline = ContinuousClock.now + duration
@@ -182,7 +204,7 @@ final class TestWebSocket: @unchecked Sendable {
             switch item {
             case .text(let text): events.append(try Event(text))
             case .close, .disconnected: throw TestFailure("connection closed: \(item)")
-            case .binary: continue
+            case .binary, .pong: continue
             }
         }
     }
@@ -230,10 +252,12 @@ private final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     var refusedStatus: Int?
     var refusedBodyLength = 0
     var closeSent = false
+    let answersClose: Bool
     let parser = WebSocketFrameParser(role: .client, maximumFrameSize: 64 << 20)
     var assembler = WebSocketMessageAssembler(maximumMessageSize: 64 << 20)
 
-    init(key: String, mailbox: Mailbox<Received>, handshake: EventLoopPromise<Void>) {
+    init(key: String, mailbox: Mailbox<Received>, handshake: EventLoopPromise<Void>, answersClose: Bool) {
+        self.answersClose = answersClose
         self.key = key
         self.mailbox = mailbox
         self.handshake = handshake
@@ -288,10 +312,10 @@ private final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
                     context.writeAndFlush(wrapOutboundOut(WebSocketFrameWriter.frame(
                         opcode: .pong, payload: payload, maskingKey: (1, 2, 3, 4), allocator: context.channel.allocator)),
                         promise: nil)
-                case .pong: break
+                case .pong(let payload): mailbox.push(.pong(Array(payload.readableBytesView)))
                 case .close(let code, let reason):
                     mailbox.push(.close(code: code, reason: reason))
-                    if !closeSent {
+                    if !closeSent, answersClose {
                         closeSent = true
                         let reply = WebSocketFrameWriter.closeFrame(code: code, maskingKey: (1, 2, 3, 4), allocator: context.channel.allocator)
                         context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
