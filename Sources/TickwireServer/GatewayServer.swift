@@ -72,6 +72,7 @@ public final class GatewayServer: Service, @unchecked Sendable {
             makeGatewayHandler: { request in
                 GatewayConnectionHandler(
                     gateway: gateway, token: request.bearerToken, maximumFrameSize: configuration.maximumFrameSize,
+                    maximumPendingBytes: configuration.maximumPendingBytes,
                     timeouts: .init(
                         closeHandshake: configuration.closeHandshakeTimeout, closeGrace: configuration.closeGrace,
                         authentication: configuration.authenticationTimeout),

@@ -137,41 +137,79 @@ import TickwireProtocol
         #expect(!session.isSubscribedToNotifications)
     }
 
+    func id(_ milliseconds: UInt64) -> StreamID { StreamID(milliseconds: milliseconds, sequence: 0) }
+    func frame(_ n: UInt8) -> ByteBuffer { ByteBuffer(bytes: [n]) }
+    func stored(_ milliseconds: [UInt64]) -> [NotificationEnvelope] {
+        milliseconds.map { NotificationEnvelope(id: id($0), kind: .notification, data: [:], timestamp: .now()) }
+    }
+
+    /// What the catch-up writes, as ids: stored events by id, held frames by their one byte.
+    func drainCatchUp(_ session: inout Session) -> [UInt64] {
+        var ids: [UInt64] = []
+        while let item = session.nextCatchUpItem() {
+            switch item {
+            case .stored(let envelope): ids.append(envelope.id.milliseconds)
+            case .live(let buffer): ids.append(UInt64(buffer.getInteger(at: 0, as: UInt8.self)!))
+            }
+        }
+        return ids
+    }
+
+    func isWrite(_ outcome: Session.LiveNotification) -> Bool {
+        if case .write = outcome { return true }
+        return false
+    }
+
+    func isNone(_ outcome: Session.LiveNotification) -> Bool {
+        if case .none = outcome { return true }
+        return false
+    }
+
     /// Live events that arrive during a replay are held, then delivered after the replayed
     /// ones, without duplicates.
     @Test func replayThenLiveWithoutGapOrDuplicate() {
         var session = session()
-        let since = StreamID(milliseconds: 10, sequence: 0)
+        let since = id(10)
         let actions = handle(&session, .subscribeNotifications(userID: "alice", since: since))
         #expect(actions.contains { if case .startReplay("alice", since) = $0 { true } else { false } })
-        func frame(_ n: UInt8) -> ByteBuffer { ByteBuffer(bytes: [n]) }
         // Live 12 and 13 arrive while the store is being read; 12 is also in the replay.
-        #expect(session.liveNotification(id: StreamID(milliseconds: 12, sequence: 0), frame: frame(12)) == nil)
-        #expect(session.liveNotification(id: StreamID(milliseconds: 13, sequence: 0), frame: frame(13)) == nil)
-        let replayed = [11, 12].map {
-            NotificationEnvelope(id: StreamID(milliseconds: $0, sequence: 0), kind: .notification, data: [:], timestamp: .now())
-        }
-        let finished = session.replayFinished(since: since, events: replayed, recovered: true)
-        #expect(messages(finished).first == .subscribedNotifications(userID: "alice", recovered: true, requestID: nil))
-        let delivered = finished.compactMap { action -> UInt64? in
-            switch action {
-            case .send(.notification(let envelope)): envelope.id.milliseconds
-            case .sendEncoded(let buffer): UInt64(buffer.getInteger(at: 0, as: UInt8.self)!)
-            default: nil
-            }
-        }
-        #expect(delivered == [11, 12, 13])
+        #expect(isNone(session.liveNotification(id: id(12), frame: frame(12))))
+        #expect(isNone(session.liveNotification(id: id(13), frame: frame(13))))
+        let finished = session.replayFinished(since: since, events: stored([11, 12]), recovered: true)
+        #expect(messages(finished) == [.subscribedNotifications(userID: "alice", recovered: true, requestID: nil)])
+        #expect(finished.contains { if case .streamCatchUp = $0 { true } else { false } })
+        // 14 arrives while the catch-up is being written: it waits its turn.
+        #expect(isNone(session.liveNotification(id: id(14), frame: frame(14))))
+        #expect(session.isCatchingUp)
+        #expect(drainCatchUp(&session) == [11, 12, 13, 14])
+        #expect(!session.isCatchingUp)
         // Later duplicates are dropped, new ids pass.
-        #expect(session.liveNotification(id: StreamID(milliseconds: 13, sequence: 0), frame: frame(13)) == nil)
-        #expect(session.liveNotification(id: StreamID(milliseconds: 14, sequence: 0), frame: frame(14)) != nil)
+        #expect(isNone(session.liveNotification(id: id(14), frame: frame(14))))
+        #expect(isWrite(session.liveNotification(id: id(15), frame: frame(15))))
+    }
+
+    /// Once `subscribed` is out, an overflow can no longer be reported as `recovered: false`:
+    /// the connection must be cut so that the client catches up again, never lose one silently.
+    @Test func tooManyLiveEventsDuringACatchUpCutTheConnection() {
+        var session = session()
+        let since = id(10)
+        _ = handle(&session, .subscribeNotifications(userID: "alice", since: since))
+        _ = session.replayFinished(since: since, events: stored([11]), recovered: true)
+        let limit = settings.limits.maximumBufferedDuringReplay
+        for n in 0..<limit { #expect(isNone(session.liveNotification(id: id(100 + UInt64(n)), frame: frame(1)))) }
+        guard case .tooFarBehind = session.liveNotification(id: id(100 + UInt64(limit)), frame: frame(1)) else {
+            Issue.record("expected tooFarBehind")
+            return
+        }
     }
 
     @Test func aFailedReplayReportsNotRecoveredAndGoesLive() {
         var session = session()
-        let since = StreamID(milliseconds: 10, sequence: 0)
+        let since = id(10)
         _ = handle(&session, .subscribeNotifications(userID: "alice", since: since))
         let finished = session.replayFinished(since: since, events: nil, recovered: true)
         #expect(messages(finished) == [.subscribedNotifications(userID: "alice", recovered: false, requestID: nil)])
-        #expect(session.liveNotification(id: StreamID(milliseconds: 11, sequence: 0), frame: ByteBuffer()) != nil)
+        #expect(drainCatchUp(&session).isEmpty)
+        #expect(isWrite(session.liveNotification(id: id(11), frame: ByteBuffer())))
     }
 }

@@ -139,4 +139,35 @@ struct Notifications {
         #expect(try await server.http("POST", "/api/v1/publish", headers: [("Authorization", "Bearer wrong")], body: body).status == 401)
         #expect(try await server.http("POST", "/api/v1/publish", headers: [("Authorization", "Bearer \(TestServer.apiKey)")], body: "{not json").status == 400)
     }
+
+    /// A user offline for long comes back to 1000 stored events of 250-550 bytes (more than the
+    /// 256 KiB pending bound in all). Read at full speed, they all arrive, in order, and the
+    /// connection stays open: the replay follows the socket instead of queueing it all at once.
+    @Test func aLargeSinceReplayReachesAClientThatReadsAtFullSpeed() async throws {
+        let server = try await TestServer.start(["--feed", "none"])
+        let anchor = try await server.publish(user: "alice")
+        var ids: [String] = []
+        for index in 0..<1000 {
+            let padding = String(repeating: "x", count: 50 + (index * 37) % 300)
+            ids.append(try await server.publish(user: "alice", data: JSONText(text: #"""
+                {"notification_id":"n\#(index)","type":"deposit","title":"Deposit \#(index)","message":"\#(padding)","priority":"normal"}
+                """#)))
+        }
+        let socket = try await server.connectReady(user: "alice")
+        let subscribed = try await subscribe(socket, user: "alice", since: anchor)
+        #expect(subscribed.data["recovered"] == true)
+        var received: [String] = []
+        while received.count < ids.count {
+            let event = try await socket.nextEvent(timeout: .seconds(10))
+            guard event.name == "notification", let id = event.id else {
+                Issue.record("expected the replayed notifications, got \(event)")
+                break
+            }
+            received.append(id)
+        }
+        #expect(received == ids)
+        let live = try await server.publish(user: "alice")
+        #expect(try await socket.expectEvent("notification").id == live)
+        #expect(try await server.metric(#"tickwire_disconnects_total{code="4009"}"#) == 0)
+    }
 }

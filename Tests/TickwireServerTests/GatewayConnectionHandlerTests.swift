@@ -15,16 +15,17 @@ import TickwireWebSocket
 
     /// A gateway whose only event loop is the embedded one, and one connection on it.
     struct Fixture {
+        static let maximumPendingBytes = 256 * 1024
         let loop = EmbeddedEventLoop()
         let gateway: Gateway
         let channel: EmbeddedChannel
 
-        init(maximumConnections: Int = 10) {
+        init(maximumConnections: Int = 10, broker: any Broker = InMemoryBroker()) {
             var keys = JWTKeySet()
             keys.add(.hmac(Array(GatewayConnectionRules.secret.utf8)))
             let settings = SessionSettings(symbols: SymbolTable(["BTC", "ETH"]), verifier: JWTVerifier(keys: keys))
             gateway = Gateway(
-                settings: settings, eventLoops: [loop], dispatchLoop: loop, broker: InMemoryBroker(), metrics: GatewayMetrics(),
+                settings: settings, eventLoops: [loop], dispatchLoop: loop, broker: broker, metrics: GatewayMetrics(),
                 priceIntervalNanoseconds: 0, maximumConnections: maximumConnections, logger: Logger(label: "test"))
             channel = EmbeddedChannel(loop: loop)
         }
@@ -37,7 +38,8 @@ import TickwireWebSocket
 
         func addHandler(token: String?) throws {
             try channel.pipeline.syncOperations.addHandler(GatewayConnectionHandler(
-                gateway: gateway, token: token, maximumFrameSize: 16384, timeouts: .init(), logger: Logger(label: "test")))
+                gateway: gateway, token: token, maximumFrameSize: 16384, maximumPendingBytes: Fixture.maximumPendingBytes,
+                timeouts: .init(), logger: Logger(label: "test")))
         }
 
         static func token(subject: String = "alice") -> String {
@@ -164,4 +166,79 @@ import TickwireWebSocket
         try impatient.send(#"{"action":"ping"}"#)
         #expect(try impatient.writtenEvents() == ["error MISSING_TOKEN", "close 4001"])
     }
+
+    /// A `since` replay of 1000 stored events: one chunk (a quarter of the pending bound) goes
+    /// out, and the next only once the socket took it, so a replay never fills the buffer that
+    /// cuts slow clients, whatever its size.
+    @Test func aCatchUpKeepsOneChunkInFlight() throws {
+        let fixture = Fixture(broker: StoreThatNeverAnswers())
+        let socket = SocketThatTakesItsTime()
+        try fixture.channel.pipeline.syncOperations.addHandler(socket)
+        try fixture.open(token: Fixture.token())
+        let handler = try fixture.channel.pipeline.syncOperations.handler(type: GatewayConnectionHandler.self)
+        let since = StreamID(milliseconds: 1, sequence: 0)
+        try fixture.send(#"{"action":"subscribe","channel":"notifications","user_id":"alice","since":"1-0"}"#)
+        #expect(try fixture.writtenEvents() == ["connected"])
+
+        let stored = (2..<1002).map { index in
+            NotificationEnvelope(
+                id: StreamID(milliseconds: UInt64(index), sequence: 0), kind: .notification,
+                data: ["notification_id": .string("n\(index)"), "message": .string(String(repeating: "x", count: 300))],
+                timestamp: .now())
+        }
+        handler.replayFinished(since: since, events: stored, recovered: true)
+        var received: [String] = []
+        var chunks = 0
+        while true {
+            let frames = try fixture.written()
+            if frames.isEmpty { break }
+            chunks += 1
+            let bytes = frames.reduce(0) { $0 + $1.payload.readableBytes }
+            #expect(bytes <= Fixture.maximumPendingBytes / 4 + 1024, "chunk \(chunks) was \(bytes) bytes")
+            for frame in frames {
+                #expect(frame.opcode == .text)
+                let object = try JSONParser.parse(Array(frame.payload.readableBytesView)).objectValue
+                if let id = object?["id"]?.stringValue { received.append(id) }
+            }
+            socket.takeEverything()
+        }
+        #expect(received == stored.map(\.id.description))
+        #expect(chunks >= 6, "1000 events of ~400 bytes took \(chunks) chunks")
+        #expect(fixture.channel.isActive)
+    }
+}
+
+/// Passes every write on at once but completes it only when the test says the peer read it.
+final class SocketThatTakesItsTime: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    private var pending: [EventLoopPromise<Void>] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        context.write(data, promise: nil)
+        if let promise { pending.append(promise) }
+    }
+
+    func takeEverything() {
+        let taken = pending
+        pending = []
+        for promise in taken { promise.succeed() }
+    }
+}
+
+/// A broker whose store is never read back: the test hands the handler the replay itself,
+/// on the embedded loop's own thread.
+final class StoreThatNeverAnswers: Broker {
+    func start(delegate: any BrokerDelegate) async { delegate.broker(readinessChanged: true) }
+    func shutdown() async {}
+    var isReady: Bool { true }
+    func publish(prices: [PriceUpdate]) async throws {}
+    func latestPrices() async throws -> [PriceUpdate] { [] }
+    func publish(notification kind: NotificationKind, data: JSONObject, userID: String) async throws -> NotificationEnvelope {
+        throw CancellationError()
+    }
+    func replay(userID: String, after since: StreamID) async throws -> NotificationReplay {
+        try await Task.sleep(for: .seconds(86_400))
+        throw CancellationError()
+    }
+    func setInterest(_ channel: BrokerChannel, active: Bool) {}
 }

@@ -89,7 +89,7 @@ public final class GatewayMetrics: Sendable {
         receivedByAction[action]?.increment()
     }
 
-    func countBroadcastFrames(prices: Int, notifications: Int) {
+    public func countBroadcastFrames(prices: Int, notifications: Int) {
         if prices > 0 { sentByEvent["price_update"]?.increment(by: Int64(prices)) }
         if notifications > 0 { sentByEvent["notification"]?.increment(by: Int64(notifications)) }
     }

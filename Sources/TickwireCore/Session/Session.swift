@@ -1,3 +1,4 @@
+import DequeModule
 import NIOCore
 import TickwireProtocol
 
@@ -10,8 +11,6 @@ import TickwireProtocol
 public struct Session {
     public enum Action {
         case send(ServerMessage)
-        /// Write a frame that was encoded once for many connections.
-        case sendEncoded(ByteBuffer)
         case addPriceSubscriptions([Int])
         case removePriceSubscriptions([Int])
         /// Send a `price_batch` with the latest price of these symbols.
@@ -20,16 +19,46 @@ public struct Session {
         case removeNotificationSubscription(userID: String)
         /// Read the stored events after `since`, then call `replayFinished`.
         case startReplay(userID: String, since: StreamID)
+        /// Write the catch-up (`nextCatchUpItem`) as fast as the client reads it.
+        case streamCatchUp
         case close(CloseCode, reason: String)
     }
 
     /// The state of the user's notification subscription.
     enum Notifications {
         case none
-        /// A `since` replay is being read; live events wait here.
-        case replaying(since: StreamID, requestID: RequestID?, held: [(StreamID, ByteBuffer)], overflowed: Bool)
+        /// A `since` replay is being read from the store; live events wait in `held`.
+        case replaying(since: StreamID, requestID: RequestID?, held: Deque<HeldNotification>, overflowed: Bool)
+        /// The stored events are being written, no faster than the client reads them; live events
+        /// still wait in `held`, and follow the stored ones. `lastID` is the newest one written.
+        case catchingUp(stored: Deque<NotificationEnvelope>, held: Deque<HeldNotification>, lastID: StreamID)
         /// Live; ids at or below `lastID` were already delivered and are dropped.
         case live(lastID: StreamID?)
+    }
+
+    /// A live notification held during a replay: its id and its frame, encoded once for all connections.
+    struct HeldNotification {
+        var id: StreamID
+        var frame: ByteBuffer
+    }
+
+    /// What becomes of a live notification.
+    public enum LiveNotification {
+        /// Write this frame now.
+        case write(ByteBuffer)
+        /// Nothing to write: a duplicate, or held until a replay finishes.
+        case none
+        /// More arrived during a catch-up than can be held: the connection must be cut (4009) and
+        /// catch up again with `since`, rather than lose one silently.
+        case tooFarBehind
+    }
+
+    /// One frame of a catch-up.
+    public enum CatchUpItem {
+        /// A stored event, to encode for this connection.
+        case stored(NotificationEnvelope)
+        /// A live event that was held, already encoded.
+        case live(ByteBuffer)
     }
 
     public let settings: SessionSettings
@@ -216,6 +245,7 @@ public struct Session {
         switch notifications {
         case .none: actions.append(.addNotificationSubscription(userID: user))
         case .live(let last): lastID = last
+        case .catchingUp(_, _, let last): lastID = last  // the rest of that catch-up is superseded
         case .replaying: break  // the earlier replay's result is superseded by this one
         }
         if let since {
@@ -240,47 +270,72 @@ public struct Session {
         return actions
     }
 
-    /// A live notification for this user, encoded once for all its connections.
-    /// Returns the frame to write now, or nil when it is held (replay running) or a duplicate.
-    public mutating func liveNotification(id: StreamID, frame: ByteBuffer) -> ByteBuffer? {
+    /// A live notification for this user, encoded once for all its connections: written now,
+    /// dropped as a duplicate, held while a replay runs, or too many to hold.
+    public mutating func liveNotification(id: StreamID, frame: ByteBuffer) -> LiveNotification {
+        let limit = settings.limits.maximumBufferedDuringReplay
         switch notifications {
         case .none:
-            return nil
+            return .none
         case .live(let lastID):
-            if let lastID, id <= lastID { return nil }
+            if let lastID, id <= lastID { return .none }
             notifications = .live(lastID: id)
-            return frame
+            return .write(frame)
         case .replaying(let since, let requestID, var held, var overflowed):
-            if held.count < settings.limits.maximumBufferedDuringReplay {
-                held.append((id, frame))
+            notifications = .none  // so that `held` is the only reference and appends in place
+            if held.count < limit {
+                held.append(HeldNotification(id: id, frame: frame))
             } else {
-                overflowed = true
+                overflowed = true  // reported to the client as `recovered: false`
             }
             notifications = .replaying(since: since, requestID: requestID, held: held, overflowed: overflowed)
-            return nil
+            return .none
+        case .catchingUp(let stored, var held, let lastID):
+            // `subscribed` is out already, so an overflow can no longer be reported as `recovered: false`.
+            guard held.count < limit else { return .tooFarBehind }
+            notifications = .none
+            held.append(HeldNotification(id: id, frame: frame))
+            notifications = .catchingUp(stored: stored, held: held, lastID: lastID)
+            return .none
         }
     }
 
-    /// The stored events after `since` (nil when the store could not be read), then live.
+    /// The stored events after `since` (nil when the store could not be read): sends
+    /// `subscribed`, then starts the catch-up through `nextCatchUpItem`.
     public mutating func replayFinished(since: StreamID, events: [NotificationEnvelope]?, recovered: Bool) -> [Action] {
         guard case .replaying(let pendingSince, let requestID, let held, let overflowed) = notifications,
             pendingSince == since
         else { return [] }  // unsubscribed meanwhile, or superseded by a newer subscribe
-        var actions: [Action] = [
+        notifications = .catchingUp(stored: Deque(events ?? []), held: held, lastID: since)
+        return [
             .send(.subscribedNotifications(
-                userID: userID, recovered: events != nil && recovered && !overflowed, requestID: requestID))
+                userID: userID, recovered: events != nil && recovered && !overflowed, requestID: requestID)),
+            .streamCatchUp,
         ]
-        var lastID: StreamID = since
-        for event in events ?? [] where event.id > lastID {
-            actions.append(.send(.notification(event)))
-            lastID = event.id
+    }
+
+    /// The next frame of the catch-up: the stored events in order, then the held live ones, each
+    /// id once. Nil when there is none left, and the subscription is then live.
+    public mutating func nextCatchUpItem() -> CatchUpItem? {
+        guard case .catchingUp(var stored, var held, let lastID) = notifications else { return nil }
+        notifications = .none  // the deques are uniquely referenced while they shrink
+        while let event = stored.popFirst() {
+            guard event.id > lastID else { continue }
+            notifications = .catchingUp(stored: stored, held: held, lastID: event.id)
+            return .stored(event)
         }
-        for (id, frame) in held where id > lastID {
-            actions.append(.sendEncoded(frame))
-            lastID = id
+        while let next = held.popFirst() {
+            guard next.id > lastID else { continue }
+            notifications = .catchingUp(stored: stored, held: held, lastID: next.id)
+            return .live(next.frame)
         }
         notifications = .live(lastID: lastID)
-        return actions
+        return nil
+    }
+
+    public var isCatchingUp: Bool {
+        if case .catchingUp = notifications { return true }
+        return false
     }
 
     public var isSubscribedToNotifications: Bool {

@@ -35,12 +35,20 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     private var hasReservation = false
     /// Set while a connection without a token waits for its `auth` message.
     private var authenticationDeadline: Scheduled<Void>?
+    /// Bytes of catch-up written per step (a quarter of the pending-bytes bound).
+    private let catchUpChunkBytes: Int
+    /// A catch-up chunk is on its way to the socket; the next one follows when it gets there.
+    private var catchUpChunkInFlight = false
     /// Mirrors the channel's writability (NIO reports every change), so a broadcast write does not
     /// read the channel's atomic for each subscriber.
     private var isWritable = true
     var flushPending = false
 
-    init(gateway: Gateway, token: String?, maximumFrameSize: Int, timeouts: Timeouts, logger: Logger) {
+    init(
+        gateway: Gateway, token: String?, maximumFrameSize: Int, maximumPendingBytes: Int, timeouts: Timeouts,
+        logger: Logger
+    ) {
+        self.catchUpChunkBytes = max(1024, maximumPendingBytes / 4)
         self.gateway = gateway
         self.token = token
         self.logger = logger
@@ -203,8 +211,6 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
             switch action {
             case .send(let message):
                 send(message, context: context)
-            case .sendEncoded(let frame):
-                write(frame, context: context)
             case .addPriceSubscriptions(let indices):
                 loopHub?.addPriceSubscriptions(self, indices)
             case .removePriceSubscriptions(let indices):
@@ -219,6 +225,8 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
                 loopHub?.removeUser(self, userID: userID)
             case .startReplay(let userID, let since):
                 startReplay(userID: userID, since: since, context: context)
+            case .streamCatchUp:
+                if !catchUpChunkInFlight { streamCatchUp(context: context) }
             case .close(let code, let reason):
                 initiateClose(code: code.rawValue, reason: reason, context: context)
             }
@@ -265,11 +273,46 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
         }
     }
 
-    private func replayFinished(since: StreamID, events: [NotificationEnvelope]?, recovered: Bool) {
+    func replayFinished(since: StreamID, events: [NotificationEnvelope]?, recovered: Bool) {
         guard let context, session != nil else { return }
         let actions = session!.replayFinished(since: since, events: events, recovered: recovered)
         perform(actions, context: context)
         flushIfWritten(context: context)
+    }
+
+    /// Writes the next chunk of the catch-up (about a quarter of the pending-bytes bound), and the
+    /// chunk after it once this one's last frame has reached the socket: a replay of any size
+    /// reaches a client that reads, and never fills the buffer that cuts slow clients with 4009.
+    private func streamCatchUp(context: ChannelHandlerContext) {
+        guard webSocket.phase == .open else { return }
+        var frames: [ByteBuffer] = []
+        var bytes = 0
+        while bytes < catchUpChunkBytes, let item = session?.nextCatchUpItem() {
+            let frame: ByteBuffer
+            switch item {
+            case .stored(let event):
+                gateway.metrics.sent(.notification(event))
+                frame = Hub.encodeFrame(.notification(event))
+            case .live(let shared):
+                gateway.metrics.countBroadcastFrames(prices: 0, notifications: 1)
+                frame = shared
+            }
+            bytes += frame.readableBytes
+            frames.append(frame)
+        }
+        guard let last = frames.popLast() else { return }
+        for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
+        guard session?.isCatchingUp == true else {
+            context.writeAndFlush(wrapOutboundOut(last), promise: nil)
+            return
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        catchUpChunkInFlight = true
+        context.writeAndFlush(wrapOutboundOut(last), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { result in
+            self.catchUpChunkInFlight = false
+            if case .success = result { self.streamCatchUp(context: context) }
+        }
     }
 
     // MARK: HubConnection
@@ -289,10 +332,18 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     }
 
     func enqueueNotification(id: StreamID, frame: ByteBuffer, flush: Bool) -> Bool {
-        guard webSocket.phase == .open, context != nil, session != nil,
-            let accepted = session!.liveNotification(id: id, frame: frame)
-        else { return false }
-        return enqueueShared(accepted, flush: flush)
+        guard webSocket.phase == .open, let context, session != nil else { return false }
+        switch session!.liveNotification(id: id, frame: frame) {
+        case .write(let accepted):
+            return enqueueShared(accepted, flush: flush)
+        case .none:
+            return false
+        case .tooFarBehind:
+            logger.debug("closing a client too far behind its catch-up", metadata: ["user": "\(session?.userID ?? "-")"])
+            gateway.metrics.slowConsumerClosing()
+            initiateClose(code: CloseCode.tooSlow.rawValue, reason: "too slow: too far behind the catch-up", context: context)
+            return false
+        }
     }
 
     func flush() {
