@@ -30,6 +30,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port for WebSocket (/ws) and HTTP (/healthz, /readyz, /metrics, /api/v1/*). 0 picks a free one.")
     var port = 8080
 
+    @Option(help: "Serve /metrics (and /healthz, /readyz) on this port instead of the public one. 0 picks a free one.")
+    var metricsPort: Int?
+
+    @Option(help: "Address for --metrics-port (default: --host).")
+    var metricsHost: String?
+
     @Option(help: "Comma-separated symbols this gateway serves.")
     var symbols = SimulatedPriceSource.defaultSymbols.joined(separator: ",")
 
@@ -116,6 +122,8 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
+        guard metricsPort.map({ (0...65535).contains($0) }) ?? true else { throw ValidationError("--metrics-port must be 0 to 65535") }
+        guard metricsHost == nil || metricsPort != nil else { throw ValidationError("--metrics-host needs --metrics-port") }
         guard feed.map({ ["simulated", "none"].contains($0) }) ?? true else {
             throw ValidationError("--feed must be simulated or none")
         }
@@ -179,7 +187,7 @@ struct Serve: AsyncParsableCommand {
         let settings = SessionSettings(
             symbols: SymbolTable(symbols), verifier: verifier, limits: limits,
             heartbeatTimeoutNanoseconds: UInt64(heartbeatTimeout * 1e9))
-        let metrics = GatewayMetrics(brokerName: redisURL == nil ? "memory" : "redis")
+        let metrics = GatewayMetrics(brokerName: redisURL == nil ? "memory" : "redis", loops: eventLoops.count)
         let broker: any Broker
         var redis: RedisBroker? = nil
         if let redisURL {
@@ -214,6 +222,8 @@ struct Serve: AsyncParsableCommand {
         }
         serverConfiguration.conformanceEcho = conformanceEcho
         serverConfiguration.reusePort = reusePort
+        serverConfiguration.metricsPort = metricsPort
+        serverConfiguration.metricsHost = metricsHost
         serverConfiguration.listenBacklog = listenBacklog
         serverConfiguration.drainDuration = .nanoseconds(Int64(drainSeconds * 1e9))
         serverConfiguration.apiKey = apiKey
@@ -234,7 +244,7 @@ struct Serve: AsyncParsableCommand {
         let boundPort = address.port ?? port
         Banner.print(
             host: host, port: boundPort, symbols: symbols, devSecret: devSecret, generatedAPIKey: self.apiKey == nil ? apiKey : nil,
-            echo: conformanceEcho)
+            echo: conformanceEcho, metrics: server.metricsAddress.map { (metricsHost ?? host, $0.port ?? 0) })
         logger.info("listening", metadata: [
             "address": "\(host):\(boundPort)", "symbols": "\(symbols.count)",
             "broker": "\(redis.map { "redis \($0.client.configuration.redacted)" } ?? "memory")",

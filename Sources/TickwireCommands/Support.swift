@@ -89,11 +89,19 @@ enum FileReader {
 
 enum Banner {
     /// What `serve` prints on stdout once it listens: the URL, and in dev mode the generated credentials.
-    static func print(host: String, port: Int, symbols: [String], devSecret: String?, generatedAPIKey: String?, echo: Bool) {
-        let shownHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
-        var lines = ["tickwire \(Tickwire.version) listening on ws://\(host):\(port)/ws",
-                     "  http://\(shownHost):\(port)/healthz /readyz /metrics /api/v1/prices /api/v1/publish",
-                     "  symbols: \(symbols.joined(separator: ","))"]
+    static func print(
+        host: String, port: Int, symbols: [String], devSecret: String?, generatedAPIKey: String?, echo: Bool,
+        metrics: (host: String, port: Int)?
+    ) {
+        let shownHost = Self.shown(host)
+        var lines = ["tickwire \(Tickwire.version) listening on ws://\(host):\(port)/ws"]
+        if let metrics {
+            lines += ["  http://\(shownHost):\(port)/healthz /readyz /api/v1/prices /api/v1/publish",
+                      "  metrics on http://\(Self.shown(metrics.host)):\(metrics.port)/metrics"]
+        } else {
+            lines += ["  http://\(shownHost):\(port)/healthz /readyz /metrics /api/v1/prices /api/v1/publish"]
+        }
+        lines += ["  symbols: \(symbols.joined(separator: ","))"]
         if echo { lines.append("  conformance echo on ws://\(shownHost):\(port)/echo") }
         if let devSecret {
             let token = HS256TokenSigner(secret: devSecret).token(subject: "demo", lifetimeSeconds: 86400)
@@ -113,6 +121,11 @@ enum Banner {
             ]
         }
         StandardStream.write(lines.joined(separator: "\n") + "\n", to: 1)
+    }
+
+    /// A wildcard address is reached through loopback on this machine.
+    static func shown(_ host: String) -> String {
+        host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
     }
 }
 

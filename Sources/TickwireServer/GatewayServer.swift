@@ -33,6 +33,10 @@ public struct ServerConfiguration: Sendable {
     public var listenBacklog: Int32 = 4096
     /// SO_REUSEPORT: lets a new process listen on the port before this one drains (zero-downtime restarts).
     public var reusePort = false
+    /// Serve `/metrics` (with `/healthz` and `/readyz`) on this port instead of the public one.
+    public var metricsPort: Int?
+    /// The address of the metrics listener (default: `host`).
+    public var metricsHost: String?
 
     public init() {}
 }
@@ -46,6 +50,9 @@ public final class GatewayServer: Service, @unchecked Sendable {
     private let renderMetrics: @Sendable () -> [UInt8]
     private let logger: Logger
     private var serverChannel: Channel?
+    private var metricsChannel: Channel?
+    /// Where `/metrics` is served when it has a port of its own (the real port when `metricsPort` is 0).
+    public private(set) var metricsAddress: SocketAddress?
 
     public init(
         configuration: ServerConfiguration, gateway: Gateway, group: EventLoopGroup,
@@ -65,7 +72,7 @@ public final class GatewayServer: Service, @unchecked Sendable {
         let logger = self.logger
         let api = HTTPAPI(
             gateway: gateway, apiKey: configuration.apiKey, renderMetrics: renderMetrics,
-            echoEnabled: configuration.conformanceEcho)
+            echoEnabled: configuration.conformanceEcho, endpoints: .public(metrics: configuration.metricsPort == nil))
         let upgrader = WebSocketUpgrader(
             originPolicy: OriginPolicy(allowedOrigins: configuration.allowedOrigins),
             echoEnabled: configuration.conformanceEcho,
@@ -106,6 +113,22 @@ public final class GatewayServer: Service, @unchecked Sendable {
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         serverChannel = channel
+        if let metricsPort = configuration.metricsPort {
+            let metricsAPI = HTTPAPI(
+                gateway: gateway, apiKey: configuration.apiKey, renderMetrics: renderMetrics, echoEnabled: false,
+                endpoints: .metrics)
+            let metrics = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(HTTPRequestHandler(api: metricsAPI))
+                    }
+                }
+                .bind(host: configuration.metricsHost ?? configuration.host, port: metricsPort).get()
+            metricsChannel = metrics
+            metricsAddress = metrics.localAddress
+        }
         return channel.localAddress!
     }
 
@@ -129,6 +152,7 @@ public final class GatewayServer: Service, @unchecked Sendable {
             try? await Task.sleep(for: .milliseconds(50))
         }
         await gateway.broker.shutdown()
+        try? await metricsChannel?.close()
         logger.info("shutdown complete", metadata: ["remaining": "\(gateway.connectionCount)"])
     }
 }

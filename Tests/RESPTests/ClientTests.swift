@@ -175,7 +175,8 @@ struct MisbehavingServers {
         await #expect(throws: RedisError.self) { try await client.send("PING") }
         let start = ContinuousClock.now
         for _ in 0..<100 { _ = try? await client.send("PING") }
-        #expect(ContinuousClock.now - start < .milliseconds(500))
+        // Waiting for the backoff would take 5 s for the first send alone; half of it leaves a loaded machine room.
+        #expect(ContinuousClock.now - start < .milliseconds(2500))
     }
 }
 

@@ -17,6 +17,9 @@ public final class GatewayMetrics: Sendable {
     let otherCloses: Counter
     let priceDeliveryLatency: Timer
     let notificationDeliveryLatency: Timer
+    let inboxDepth: [Gauge]
+    let inboxDroppedPrices: Counter
+    let inboxDroppedNotifications: Counter
     public let brokerLag: Timer
     public let brokerReconnects: Counter
     public let droppedMessages: Counter
@@ -30,7 +33,10 @@ public final class GatewayMetrics: Sendable {
         1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 4001, 4008, 4009,
     ]
 
-    public init(brokerName: String = "memory") {
+    public init(brokerName: String = "memory", loops: Int = 1) {
+        inboxDepth = (0..<loops).map { Gauge(label: "tickwire_loop_inbox_depth", dimensions: [("loop", String($0))]) }
+        inboxDroppedPrices = Counter(label: "tickwire_loop_inbox_dropped_total", dimensions: [("kind", "price")])
+        inboxDroppedNotifications = Counter(label: "tickwire_loop_inbox_dropped_total", dimensions: [("kind", "notification")])
         connectionsActive = Gauge(label: "tickwire_connections_active")
         connects = Counter(label: "tickwire_connects_total")
         reconnects = Counter(label: "tickwire_reconnects_total")
@@ -92,6 +98,13 @@ public final class GatewayMetrics: Sendable {
     public func countBroadcastFrames(prices: Int, notifications: Int) {
         if prices > 0 { sentByEvent["price_update"]?.increment(by: Int64(prices)) }
         if notifications > 0 { sentByEvent["notification"]?.increment(by: Int64(notifications)) }
+    }
+
+    /// At each drain: how many deliveries the loop found waiting, and what its bound dropped.
+    func recordInbox(loop: Int, depth: Int, droppedPrices: Int, droppedNotifications: Int) {
+        if loop < inboxDepth.count { inboxDepth[loop].record(depth) }
+        if droppedPrices > 0 { inboxDroppedPrices.increment(by: Int64(droppedPrices)) }
+        if droppedNotifications > 0 { inboxDroppedNotifications.increment(by: Int64(droppedNotifications)) }
     }
 
     func recordPriceDelivery(since releasedAt: NIODeadline) {

@@ -17,4 +17,7 @@ public protocol HubConnection: AnyObject {
     func sweep(now: UInt64, wallClock: Timestamp)
     /// Close with 1001 (drain before shutdown).
     func goAway()
+    /// Close with 4009: the loop dropped a notification for this connection's user, which its
+    /// reconnect with `since` recovers from the store.
+    func fellBehind()
 }

@@ -10,6 +10,8 @@ import TickwireProtocol
 /// flushes each touched connection once.
 public final class LoopHub: @unchecked Sendable {
     public let eventLoop: EventLoop
+    /// This loop's place in the hub, as the interest tracker knows it.
+    let index: Int
     let symbols: SymbolTable
     let metrics: GatewayMetrics
     let interest: InterestTracker
@@ -21,14 +23,19 @@ public final class LoopHub: @unchecked Sendable {
     private var touched: [HubConnection] = []
 
     private struct Inbox {
-        var items: [Delivery] = []
+        var queued: LoopInbox
         var drainScheduled = false
     }
-    private let inbox = NIOLockedValueBox(Inbox())
+    private let inbox: NIOLockedValueBox<Inbox>
     private var sweepTask: RepeatedTask?
 
-    init(eventLoop: EventLoop, symbols: SymbolTable, metrics: GatewayMetrics, interest: InterestTracker) {
+    init(
+        eventLoop: EventLoop, index: Int, symbols: SymbolTable, metrics: GatewayMetrics, interest: InterestTracker,
+        inboxLimit: Int
+    ) {
         self.eventLoop = eventLoop
+        self.index = index
+        self.inbox = NIOLockedValueBox(Inbox(queued: LoopInbox(limit: inboxLimit)))
         self.symbols = symbols
         self.metrics = metrics
         self.interest = interest
@@ -40,6 +47,9 @@ public final class LoopHub: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         return connections.count
     }
+
+    /// Deliveries waiting for the next drain (from any thread).
+    var queuedDeliveries: Int { inbox.withLockedValue { $0.queued.depth } }
 
     // MARK: Registration (on the loop)
 
@@ -60,7 +70,7 @@ public final class LoopHub: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         let id = ObjectIdentifier(connection)
         for symbol in indices where priceSubscribers[symbol].updateValue(connection, forKey: id) == nil {
-            if priceSubscribers[symbol].count == 1 { interest.change(.prices(symbol: symbols[symbol]), by: 1) }
+            if priceSubscribers[symbol].count == 1 { interest.change(.prices(symbol: symbols[symbol]), loop: index, active: true) }
         }
     }
 
@@ -68,7 +78,7 @@ public final class LoopHub: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         let id = ObjectIdentifier(connection)
         for symbol in indices where priceSubscribers[symbol].removeValue(forKey: id) != nil {
-            if priceSubscribers[symbol].isEmpty { interest.change(.prices(symbol: symbols[symbol]), by: -1) }
+            if priceSubscribers[symbol].isEmpty { interest.change(.prices(symbol: symbols[symbol]), loop: index, active: false) }
         }
     }
 
@@ -78,16 +88,16 @@ public final class LoopHub: @unchecked Sendable {
         guard !list.contains(where: { $0 === connection }) else { return }
         list.append(connection)
         userSubscribers[userID] = list
-        if list.count == 1 { interest.change(.notifications(userID: userID), by: 1) }
+        if list.count == 1 { interest.change(.notifications(userID: userID), loop: index, active: true) }
     }
 
     public func removeUser(_ connection: HubConnection, userID: String) {
         eventLoop.assertInEventLoop()
-        guard var list = userSubscribers[userID], let index = list.firstIndex(where: { $0 === connection }) else { return }
-        list.remove(at: index)
+        guard var list = userSubscribers[userID], let position = list.firstIndex(where: { $0 === connection }) else { return }
+        list.remove(at: position)
         if list.isEmpty {
             userSubscribers[userID] = nil
-            interest.change(.notifications(userID: userID), by: -1)
+            interest.change(.notifications(userID: userID), loop: index, active: false)
         } else {
             userSubscribers[userID] = list
         }
@@ -109,7 +119,7 @@ public final class LoopHub: @unchecked Sendable {
     /// Called from any thread. Batches deliveries until the loop drains them.
     func enqueue(_ deliveries: [Delivery]) {
         let mustSchedule = inbox.withLockedValue { inbox in
-            inbox.items.append(contentsOf: deliveries)
+            for delivery in deliveries { inbox.queued.add(delivery) }
             defer { inbox.drainScheduled = true }
             return !inbox.drainScheduled
         }
@@ -119,16 +129,22 @@ public final class LoopHub: @unchecked Sendable {
     }
 
     private func drain() {
-        let items = inbox.withLockedValue { inbox in
+        let batch = inbox.withLockedValue { inbox in
             inbox.drainScheduled = false
-            return inbox.items.swapRemoveAll()
+            return inbox.queued.take()
+        }
+        metrics.recordInbox(loop: index, depth: batch.depth, droppedPrices: batch.droppedPrices,
+                            droppedNotifications: batch.droppedNotifications)
+        // First the users whose notification was dropped: nothing newer may reach them before the cut.
+        for userID in batch.usersToCut {
+            for connection in userSubscribers[userID] ?? [] { connection.fellBehind() }
         }
         var priceFrames = 0
         var notificationFrames = 0
         // One message (the usual case under fan-out): flush each write at once. Several: write all,
         // then flush each touched connection once.
-        let flushEach = items.count == 1
-        for item in items {
+        let flushEach = batch.deliveries.count == 1
+        for item in batch.deliveries {
             switch item {
             case .price(let symbol, let price, let frame, let releasedAt):
                 latest[symbol] = price
@@ -202,13 +218,5 @@ public final class LoopHub: @unchecked Sendable {
             return false
         }
         return promise.futureResult
-    }
-}
-
-extension Array {
-    fileprivate mutating func swapRemoveAll() -> [Element] {
-        var taken: [Element] = []
-        swap(&taken, &self)
-        return taken
     }
 }

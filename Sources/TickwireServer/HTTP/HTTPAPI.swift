@@ -33,15 +33,32 @@ struct HTTPRequest: Sendable {
 }
 
 /// The HTTP endpoints that share the WebSocket port: health, readiness, metrics,
-/// the price snapshot and the publish API.
+/// the price snapshot and the publish API. With `--metrics-port`, a second instance
+/// serves only health, readiness and metrics there, and the public one no metrics.
 struct HTTPAPI: Sendable {
+    enum Endpoints: Sendable {
+        /// The public port: everything, `/metrics` included unless it has a port of its own.
+        case `public`(metrics: Bool)
+        /// The metrics port: `/metrics`, `/healthz` and `/readyz` only.
+        case metrics
+    }
+
     let gateway: Gateway
     let apiKey: String
     let renderMetrics: @Sendable () -> [UInt8]
     let echoEnabled: Bool
+    var endpoints = Endpoints.public(metrics: true)
 
     func respond(to request: HTTPRequest) async -> HTTPResponse {
         let path = RequestTarget(request.head.uri).path
+        switch (endpoints, path) {
+        case (.metrics, "/metrics"), (.metrics, "/healthz"), (.metrics, "/readyz"), (.public(metrics: true), _):
+            break
+        case (.public(metrics: false), let path) where path != "/metrics":
+            break
+        default:
+            return .error(.notFound, code: "NOT_FOUND", "no such endpoint")
+        }
         switch (request.head.method, path) {
         case (.GET, "/healthz"), (.HEAD, "/healthz"):
             return .json(.ok, ["status": "ok"])
@@ -52,7 +69,7 @@ struct HTTPAPI: Sendable {
         case (.GET, "/metrics"):
             return HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: renderMetrics())
         case (.GET, "/api/v1/prices"), (.HEAD, "/api/v1/prices"):
-            return await prices()
+            return prices()
         case (.POST, "/api/v1/publish"):
             return await publish(request)
         case (.POST, "/api/v1/prices"):
@@ -68,10 +85,8 @@ struct HTTPAPI: Sendable {
         }
     }
 
-    func prices() async -> HTTPResponse {
-        let loopHub = gateway.hub.loops[0]
-        let all = Array(0..<gateway.hub.symbols.count)
-        let prices = (try? await loopHub.eventLoop.submit { loopHub.snapshot(all) }.get()) ?? []
+    func prices() -> HTTPResponse {
+        let prices = gateway.hub.latestPrices()
         var writer = JSONWriter(capacity: 256 + prices.count * 200)
         writer.raw("{\"prices\":[")
         for (index, price) in prices.enumerated() {

@@ -364,6 +364,12 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
         initiateClose(code: CloseCode.goingAway.rawValue, reason: "server going away", context: context)
     }
 
+    func fellBehind() {
+        guard let context, webSocket.phase == .open else { return }
+        gateway.metrics.slowConsumerClosing()
+        initiateClose(code: CloseCode.tooSlow.rawValue, reason: "too slow: the gateway fell behind, resubscribe with since", context: context)
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         isWritable = context.channel.isWritable
         if !isWritable, session != nil { tooSlow(context: context) }
