@@ -78,7 +78,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Per-symbol window in seconds: at most one price per symbol per window (0: none, benchmarks only).")
     var priceInterval = 5.0
 
-    @Option(help: "Most WebSocket connections at once; more are closed with 1013. Default: what the open-files limit allows.")
+    @Option(help: "Most open connections, HTTP and WebSocket together; a WebSocket past it is closed with 1013. Default: the open-files limit minus 128.")
     var maxConnections: Int?
 
     @Option(help: "Most WebSocket connections of one user (the token's sub); more are refused with CONNECTION_LIMIT and 1008.")
@@ -92,6 +92,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Comma-separated Origin allowlist for WebSocket upgrades (default: any).")
     var allowedOrigins: String?
+
+    @Option(help: "Seconds a client may take to send an HTTP request head, and then a body it declared (408).")
+    var httpRequestTimeout = 10.0
+
+    @Option(help: "Seconds a kept-alive HTTP connection may sit idle between requests.")
+    var httpKeepAliveTimeout = 30.0
 
     @Option(help: "Seconds over which SIGTERM closes clients with 1001.")
     var drainSeconds = 10.0
@@ -141,6 +147,8 @@ struct Serve: AsyncParsableCommand {
         guard maxFrameBytes >= 128 else { throw ValidationError("--max-frame-bytes must be at least 128") }
         guard maxPendingBytes >= 4096 else { throw ValidationError("--max-pending-bytes must be at least 4096") }
         guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must not be negative") }
+        guard httpRequestTimeout > 0 else { throw ValidationError("--http-request-timeout must be positive") }
+        guard httpKeepAliveTimeout > 0 else { throw ValidationError("--http-keep-alive-timeout must be positive") }
         guard rateLimitWindow > 0 else { throw ValidationError("--rate-limit-window must be positive") }
         guard notificationCapacity > 0 else { throw ValidationError("--notification-capacity must be positive") }
         guard notificationTtl > 0 else { throw ValidationError("--notification-ttl must be positive") }
@@ -173,7 +181,8 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory.tickwire(registry: registry))
 
         let ceiling = OpenFilesLimit.raiseToHardLimit()
-        let connectionCap = maxConnections ?? max(1, ceiling - 64)
+        // Room below the limit for the sockets let in past the cap only to hear 1013, and for Redis and files.
+        let connectionCap = maxConnections ?? max(1, ceiling - Gateway.overCapacityAllowance - 64)
         logger.info("open files limit", metadata: ["limit": "\(ceiling)", "max_connections": "\(connectionCap)"])
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? System.coreCount)
@@ -226,6 +235,8 @@ struct Serve: AsyncParsableCommand {
         serverConfiguration.metricsHost = metricsHost
         serverConfiguration.listenBacklog = listenBacklog
         serverConfiguration.drainDuration = .nanoseconds(Int64(drainSeconds * 1e9))
+        serverConfiguration.requestTimeout = .nanoseconds(Int64(httpRequestTimeout * 1e9))
+        serverConfiguration.keepAliveTimeout = .nanoseconds(Int64(httpKeepAliveTimeout * 1e9))
         serverConfiguration.apiKey = apiKey
         let server = GatewayServer(
             configuration: serverConfiguration, gateway: gateway, group: group,

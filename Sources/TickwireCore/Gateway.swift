@@ -15,7 +15,8 @@ public final class Gateway: BrokerDelegate {
     public let maximumConnections: Int
     public let maximumConnectionsPerUser: Int
     private let logger: Logger
-    private let activeConnections = ManagedAtomic<Int>(0)
+    private let openSockets = ManagedAtomic<Int>(0)
+    private let openWebSockets = ManagedAtomic<Int>(0)
     private let brokerReady = ManagedAtomic<Bool>(false)
     private let users = UserConnections(reconnectWindow: 60_000)
 
@@ -59,24 +60,40 @@ public final class Gateway: BrokerDelegate {
 
     public var isReady: Bool { brokerReady.load(ordering: .relaxed) }
 
-    public var connectionCount: Int { activeConnections.load(ordering: .relaxed) }
+    /// Open WebSocket connections (`tickwire_connections_active`).
+    public var connectionCount: Int { openWebSockets.load(ordering: .relaxed) }
+
+    /// Open sockets of the public listener, HTTP and WebSocket (`tickwire_sockets_open`).
+    public var socketCount: Int { openSockets.load(ordering: .relaxed) }
 
     // MARK: Connection accounting
 
-    /// Takes a place for a new connection; false when the gateway is full (close 1013).
-    public func reserveConnection() -> Bool {
-        let count = activeConnections.wrappingIncrementThenLoad(ordering: .relaxed)
-        if count > maximumConnections {
-            activeConnections.wrappingDecrement(ordering: .relaxed)
-            return false
-        }
-        metrics.activeConnections(count)
-        return true
+    /// Sockets let in past `maximumConnections` only to be told the gateway is full (1013);
+    /// beyond these, new sockets are closed as soon as they are accepted.
+    public static let overCapacityAllowance = 64
+
+    /// Takes a place for a socket just accepted. Every socket counts, HTTP or WebSocket, so
+    /// idle or trickling ones fill the gateway too, and it never runs out of file descriptors.
+    public func admitSocket() -> SocketAdmission {
+        let count = openSockets.wrappingIncrementThenLoad(ordering: .relaxed)
+        metrics.socketsOpen(count)
+        if count <= maximumConnections { return .admitted }
+        if count <= maximumConnections + Self.overCapacityAllowance { return .overCapacity }
+        return .refused
     }
 
-    /// Gives back a place taken by `reserveConnection`, when its socket is gone.
-    public func releaseConnection() {
-        metrics.activeConnections(activeConnections.wrappingDecrementThenLoad(ordering: .relaxed))
+    /// Gives back the place of a socket that closed (whatever its admission was).
+    public func socketClosed() {
+        metrics.socketsOpen(openSockets.wrappingDecrementThenLoad(ordering: .relaxed))
+    }
+
+    public func webSocketOpened() {
+        metrics.webSocketOpened()
+        metrics.activeConnections(openWebSockets.wrappingIncrementThenLoad(ordering: .relaxed))
+    }
+
+    public func webSocketClosed() {
+        metrics.activeConnections(openWebSockets.wrappingDecrementThenLoad(ordering: .relaxed))
     }
 
     /// An authenticated connection of `userID` wants to become a session; false past
@@ -126,6 +143,15 @@ public final class Gateway: BrokerDelegate {
             logger.warning("broker not ready")
         }
     }
+}
+
+/// What a just-accepted socket may do.
+public enum SocketAdmission: Sendable, Equatable {
+    case admitted
+    /// Past `--max-connections`: a WebSocket upgrade is answered with 1013, HTTP is served.
+    case overCapacity
+    /// Too far past it: the socket is closed at once.
+    case refused
 }
 
 /// How many sessions each user has open, and who disconnected lately (to count reconnects).

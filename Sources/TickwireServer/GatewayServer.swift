@@ -30,6 +30,10 @@ public struct ServerConfiguration: Sendable {
     /// How long a connection without a token may take to send `{"action":"auth"}`.
     public var authenticationTimeout = TimeAmount.seconds(5)
     public var apiKey = ""
+    /// How long a client may take to send a request head, and a body it declared.
+    public var requestTimeout = TimeAmount.seconds(10)
+    /// How long a kept-alive HTTP connection may sit idle between requests.
+    public var keepAliveTimeout = TimeAmount.seconds(30)
     public var listenBacklog: Int32 = 4096
     /// SO_REUSEPORT: lets a new process listen on the port before this one drains (zero-downtime restarts).
     public var reusePort = false
@@ -76,9 +80,10 @@ public final class GatewayServer: Service, @unchecked Sendable {
         let upgrader = WebSocketUpgrader(
             originPolicy: OriginPolicy(allowedOrigins: configuration.allowedOrigins),
             echoEnabled: configuration.conformanceEcho,
-            makeGatewayHandler: { request in
+            makeGatewayHandler: { request, isOverCapacity in
                 GatewayConnectionHandler(
-                    gateway: gateway, token: request.bearerToken, maximumFrameSize: configuration.maximumFrameSize,
+                    gateway: gateway, token: request.bearerToken, isOverCapacity: isOverCapacity,
+                    maximumFrameSize: configuration.maximumFrameSize,
                     maximumPendingBytes: configuration.maximumPendingBytes,
                     timeouts: .init(
                         closeHandshake: configuration.closeHandshakeTimeout, closeGrace: configuration.closeGrace,
@@ -88,6 +93,13 @@ public final class GatewayServer: Service, @unchecked Sendable {
             makeEchoHandler: { EchoConnectionHandler(maximumMessageSize: 16 * 1024 * 1024) })
 
         let bootstrap = ServerBootstrap(group: group)
+            // Out of file descriptors, accept() fails at once while the listening socket stays
+            // readable: without a pause between attempts, the loop would spin on it.
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptPauseHandler())
+                }
+            }
             .serverChannelOption(.backlog, value: configuration.listenBacklog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: configuration.reusePort ? 1 : 0)
@@ -99,16 +111,18 @@ public final class GatewayServer: Service, @unchecked Sendable {
                 value: .init(low: configuration.maximumPendingBytes / 2, high: configuration.maximumPendingBytes))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(SocketSlotHandler(gateway: gateway))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (
                             upgraders: [upgrader],
                             completionHandler: { context in
-                                // Upgraded: the WebSocket handler takes over from the HTTP API.
+                                // Upgraded: the WebSocket handler takes over from the HTTP API and its deadlines.
+                                context.pipeline.syncOperations.removeHandler(name: HTTPTimeoutHandler.name, promise: nil)
                                 context.pipeline.syncOperations.removeHandler(name: HTTPRequestHandler.name, promise: nil)
                             }
                         ),
                         withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(HTTPRequestHandler(api: api), name: HTTPRequestHandler.name)
+                    try Self.addHTTPHandlers(to: channel, api: api, configuration: configuration)
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
@@ -122,7 +136,7 @@ public final class GatewayServer: Service, @unchecked Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(HTTPRequestHandler(api: metricsAPI))
+                        try Self.addHTTPHandlers(to: channel, api: metricsAPI, configuration: configuration)
                     }
                 }
                 .bind(host: configuration.metricsHost ?? configuration.host, port: metricsPort).get()
@@ -130,6 +144,14 @@ public final class GatewayServer: Service, @unchecked Sendable {
             metricsAddress = metrics.localAddress
         }
         return channel.localAddress!
+    }
+
+    /// The end of an HTTP pipeline: deadlines, then the API.
+    private static func addHTTPHandlers(to channel: Channel, api: HTTPAPI, configuration: ServerConfiguration) throws {
+        try channel.pipeline.syncOperations.addHandler(
+            HTTPTimeoutHandler(requestTimeout: configuration.requestTimeout, keepAliveTimeout: configuration.keepAliveTimeout),
+            name: HTTPTimeoutHandler.name)
+        try channel.pipeline.syncOperations.addHandler(HTTPRequestHandler(api: api), name: HTTPRequestHandler.name)
     }
 
     /// Serves until graceful shutdown (SIGTERM), then stops accepting, drains and returns.

@@ -89,7 +89,7 @@ struct RedisConnections {
         let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
         #expect(try await client.evaluate(script, keys: ["s"], arguments: ["5"]).int == 5)
         #expect(try await client.evaluate(script, keys: ["s"], arguments: ["5"]).int == 10)
-        try await client.send("SCRIPT", "FLUSH")
+        _ = try await client.send("SCRIPT", "FLUSH")
         #expect(try await client.evaluate(script, keys: ["s"], arguments: ["1"]).int == 11)
         let stats = try redis.cli("INFO", "commandstats")
         #expect(stats.contains("cmdstat_evalsha:calls=3"), "\(stats)")

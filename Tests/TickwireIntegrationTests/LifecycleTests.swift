@@ -59,8 +59,7 @@ struct Lifecycle {
     /// With `--metrics-port`, metrics leave the public port for a port of their own.
     @Test func metricsCanMoveOffThePublicPort() async throws {
         let server = try await TestServer.start(["--feed", "none", "--metrics-port", "0"])
-        let line = try #require(server.stdout.split(separator: "\n").first { $0.contains("metrics on http://") })
-        let port = try #require(Int(line.split(separator: ":").last?.split(separator: "/").first ?? ""))
+        let port = try #require(server.metricsPort)
         #expect(try await server.http("GET", "/metrics").status == 404)
         #expect(try await server.http("GET", "/healthz").status == 200)
         let metrics = try await TestHTTP.request(port: port, method: "GET", path: "/metrics")
@@ -150,7 +149,7 @@ struct CommandLine {
     @Test func tokenPrintsAnHS256TokenTheGatewayAccepts() async throws {
         let result = try run(["token", "--secret", TestServer.jwtSecret, "--sub", "cli-user", "--ttl", "120"])
         #expect(result.status == 0)
-        let token = result.stdout.trimmingCharacters(in: "\n")
+        let token = result.stdout.trimmingWhitespace()
         #expect(token.split(separator: ".").count == 3)
         let server = try await TestServer.start(["--feed", "none"])
         let socket = try await server.connect(token: token)

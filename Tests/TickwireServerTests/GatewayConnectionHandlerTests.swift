@@ -20,25 +20,25 @@ import TickwireWebSocket
         let gateway: Gateway
         let channel: EmbeddedChannel
 
-        init(maximumConnections: Int = 10, broker: any Broker = InMemoryBroker()) {
+        init(broker: any Broker = InMemoryBroker()) {
             var keys = JWTKeySet()
             keys.add(.hmac(Array(GatewayConnectionRules.secret.utf8)))
             let settings = SessionSettings(symbols: SymbolTable(["BTC", "ETH"]), verifier: JWTVerifier(keys: keys))
             gateway = Gateway(
                 settings: settings, eventLoops: [loop], dispatchLoop: loop, broker: broker, metrics: GatewayMetrics(),
-                priceIntervalNanoseconds: 0, maximumConnections: maximumConnections, logger: Logger(label: "test"))
+                priceIntervalNanoseconds: 0, maximumConnections: 10, logger: Logger(label: "test"))
             channel = EmbeddedChannel(loop: loop)
         }
 
         /// Connects the channel, then adds the handler (as the upgrader does after the handshake).
-        func open(token: String?) throws {
+        func open(token: String?, isOverCapacity: Bool = false) throws {
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
-            try addHandler(token: token)
+            try addHandler(token: token, isOverCapacity: isOverCapacity)
         }
 
-        func addHandler(token: String?) throws {
+        func addHandler(token: String?, isOverCapacity: Bool = false) throws {
             try channel.pipeline.syncOperations.addHandler(GatewayConnectionHandler(
-                gateway: gateway, token: token, maximumFrameSize: 16384, maximumPendingBytes: Fixture.maximumPendingBytes,
+                gateway: gateway, token: token, isOverCapacity: isOverCapacity, maximumFrameSize: 16384, maximumPendingBytes: Fixture.maximumPendingBytes,
                 timeouts: .init(), logger: Logger(label: "test")))
         }
 
@@ -105,9 +105,9 @@ import TickwireWebSocket
         #expect(fixture.gateway.connectionCount == 0, "the slot is free again")
     }
 
-    @Test func aFullGatewayCutsTheNewcomerOneSecondAfter1013() throws {
-        let fixture = Fixture(maximumConnections: 0)
-        try fixture.open(token: Fixture.token())
+    @Test func aSocketPastTheLimitIsCutOneSecondAfter1013() throws {
+        let fixture = Fixture()
+        try fixture.open(token: Fixture.token(), isOverCapacity: true)
         #expect(try fixture.writtenEvents() == ["close 1013"])
         fixture.loop.advanceTime(by: .seconds(1))
         #expect(!fixture.channel.isActive)

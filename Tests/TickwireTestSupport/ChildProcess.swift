@@ -13,6 +13,18 @@ public enum ChildProcess {
         return state != "Z" && state != "X"
     }
 
+    /// The CPU time the process has used so far (user and system), from /proc.
+    public static func cpuTime(_ pid: Int32) -> Duration? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // After the command's ")": state is field 3, utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Int64(fields[11]), let system = Int64(fields[12]) else { return nil }
+        let ticks = Int64(sysconf(Int32(_SC_CLK_TCK)))
+        return .milliseconds((user + system) * 1000 / max(1, ticks))
+    }
+
     /// Waits until `process` exits and returns its exit status, or throws after `timeout`.
     public static func waitForExit(_ process: Process, timeout: Duration) async throws -> Int32 {
         let pid = process.processIdentifier

@@ -6,6 +6,7 @@ import TickwireProtocol
 /// a Prometheus factory). Hot-path counts are added up per drain, not per frame.
 public final class GatewayMetrics: Sendable {
     let connectionsActive: Gauge
+    let socketsOpenGauge: Gauge
     let connects: Counter
     let reconnects: Counter
     let refusedByReason: [ConnectionRefusal: Counter]
@@ -38,6 +39,7 @@ public final class GatewayMetrics: Sendable {
         inboxDroppedPrices = Counter(label: "tickwire_loop_inbox_dropped_total", dimensions: [("kind", "price")])
         inboxDroppedNotifications = Counter(label: "tickwire_loop_inbox_dropped_total", dimensions: [("kind", "notification")])
         connectionsActive = Gauge(label: "tickwire_connections_active")
+        socketsOpenGauge = Gauge(label: "tickwire_sockets_open")
         connects = Counter(label: "tickwire_connects_total")
         reconnects = Counter(label: "tickwire_reconnects_total")
         refusedByReason = Dictionary(uniqueKeysWithValues: ConnectionRefusal.allCases.map {
@@ -74,6 +76,8 @@ public final class GatewayMetrics: Sendable {
     }
 
     public func activeConnections(_ count: Int) { connectionsActive.record(count) }
+
+    public func socketsOpen(_ count: Int) { socketsOpenGauge.record(count) }
 
     /// Counted when the close is decided (our close frame, the peer's, or a failure), not when
     /// the socket finally goes: a client that never answers our close is counted at once.

@@ -14,7 +14,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let api: HTTPAPI
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
-    private var bodyTooLarge = false
+    /// The body is over the limit: it was answered with 413, and the rest of it is not read.
+    private var refusedTooLarge = false
     private var refusal: UpgradeRefusal?
 
     init(api: HTTPAPI) {
@@ -26,21 +27,21 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             self.head = head
             body = []
-            bodyTooLarge = false
+            refusedTooLarge = false
+            if let length = head.contentLength, length > Self.maximumBodySize { refuseTooLarge(context: context) }
         case .body(var chunk):
+            guard !refusedTooLarge else { return }
             if body.count + chunk.readableBytes > Self.maximumBodySize {
-                bodyTooLarge = true
-            } else if !bodyTooLarge {
+                refuseTooLarge(context: context)
+            } else {
                 body.append(contentsOf: chunk.readBytes(length: chunk.readableBytes)!)
             }
         case .end:
-            guard let head else { return }
+            guard let head, !refusedTooLarge else { return }
             self.head = nil
             if let refusal {
                 self.refusal = nil
                 write(.error(refusal.status, code: "UPGRADE_REFUSED", refusal.message), for: head, context: context)
-            } else if bodyTooLarge {
-                write(.error(.payloadTooLarge, code: "PAYLOAD_TOO_LARGE", "the body exceeds 64 KiB"), for: head, context: context)
             } else {
                 let request = HTTPRequest(head: head, body: body)
                 body = []
@@ -56,6 +57,17 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         }
+    }
+
+    /// Answers 413 as soon as the declared length, or the bytes read so far, pass the limit, and
+    /// closes: reading a 100 MB body to its end first would be the client's choice, not ours.
+    private func refuseTooLarge(context: ChannelHandlerContext) {
+        guard let head else { return }
+        refusedTooLarge = true
+        body = []
+        var closing = head
+        closing.headers.replaceOrAdd(name: "Connection", value: "close")
+        write(.error(.payloadTooLarge, code: "PAYLOAD_TOO_LARGE", "the body exceeds 64 KiB"), for: closing, context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

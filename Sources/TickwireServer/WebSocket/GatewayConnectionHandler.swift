@@ -32,7 +32,8 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     private var context: ChannelHandlerContext?
     /// The handshake was counted (the channel was still active when the handler arrived).
     private var isCounted = false
-    private var hasReservation = false
+    /// The socket came in past `--max-connections`: it is told so (1013) and nothing more.
+    private let isOverCapacity: Bool
     /// Set while a connection without a token waits for its `auth` message.
     private var authenticationDeadline: Scheduled<Void>?
     /// Bytes of catch-up written per step (a quarter of the pending-bytes bound).
@@ -45,9 +46,10 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     var flushPending = false
 
     init(
-        gateway: Gateway, token: String?, maximumFrameSize: Int, maximumPendingBytes: Int, timeouts: Timeouts,
-        logger: Logger
+        gateway: Gateway, token: String?, isOverCapacity: Bool = false, maximumFrameSize: Int, maximumPendingBytes: Int,
+        timeouts: Timeouts, logger: Logger
     ) {
+        self.isOverCapacity = isOverCapacity
         self.catchUpChunkBytes = max(1024, maximumPendingBytes / 4)
         self.gateway = gateway
         self.token = token
@@ -63,13 +65,12 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
         // A client that left during the upgrade: this handler will see no channelInactive, so it takes nothing.
         guard context.channel.isActive else { return }
         isCounted = true
-        gateway.metrics.webSocketOpened()
-        guard gateway.reserveConnection() else {
+        gateway.webSocketOpened()
+        guard !isOverCapacity else {
             gateway.metrics.refused(.full)
             initiateClose(code: CloseCode.tryAgainLater.rawValue, reason: "server full, try again later", context: context)
             return
         }
-        hasReservation = true
         if let token {
             self.token = nil
             authenticated(gateway.settings.verifier.verify(token, now: .now()), context: context)
@@ -121,9 +122,9 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
                 self, subscribedTo: session.symbols, userID: session.isSubscribedToNotifications ? session.userID : nil)
             gateway.sessionEnded(userID: session.userID)
         }
-        if hasReservation {
-            hasReservation = false
-            gateway.releaseConnection()
+        if isCounted {
+            isCounted = false
+            gateway.webSocketClosed()
         }
         session = nil
         self.context = nil
@@ -140,7 +141,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, WebSocketEndpoint, 
     }
 
     func closing(code: UInt16) {
-        if isCounted { gateway.metrics.disconnected(code: code) }
+        gateway.metrics.disconnected(code: code)
     }
 
     // MARK: Inbound

@@ -20,8 +20,8 @@ struct WebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
 
     let originPolicy: OriginPolicy
     let echoEnabled: Bool
-    /// Builds the handler for an accepted `/ws` request.
-    let makeGatewayHandler: @Sendable (_ request: HTTPRequestHead) -> ChannelHandler
+    /// Builds the handler for an accepted `/ws` request on a socket admitted past the limit or not.
+    let makeGatewayHandler: @Sendable (_ request: HTTPRequestHead, _ isOverCapacity: Bool) -> ChannelHandler
     let makeEchoHandler: @Sendable () -> ChannelHandler
 
     func buildUpgradeResponse(
@@ -58,8 +58,10 @@ struct WebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
     }
 
     func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
+        let admission = try? context.pipeline.syncOperations.handler(type: SocketSlotHandler.self).admission
         let handler: ChannelHandler =
-            RequestTarget(upgradeRequest.uri).path == "/echo" ? makeEchoHandler() : makeGatewayHandler(upgradeRequest)
+            RequestTarget(upgradeRequest.uri).path == "/echo"
+            ? makeEchoHandler() : makeGatewayHandler(upgradeRequest, admission == .overCapacity)
         do {
             try context.pipeline.syncOperations.addHandler(handler)
             return context.eventLoop.makeSucceededVoidFuture()

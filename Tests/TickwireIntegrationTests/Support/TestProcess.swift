@@ -5,10 +5,16 @@ final class TestProcess: @unchecked Sendable {
     let process: Process
     private let output: OutputCollector
 
-    static func launch(_ arguments: [String], environment: [String: String] = [:]) throws -> TestProcess {
+    /// `openFilesLimit` starts it under `prlimit --nofile` (hard and soft), as a small host would.
+    static func launch(_ arguments: [String], environment: [String: String] = [:], openFilesLimit: Int? = nil) throws -> TestProcess {
         let process = Process()
-        process.executableURL = TestServer.binary
-        process.arguments = arguments
+        if let openFilesLimit {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            process.arguments = ["--nofile=\(openFilesLimit):\(openFilesLimit)", TestServer.binary.path] + arguments
+        } else {
+            process.executableURL = TestServer.binary
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TICKWIRE_") && $0.key != "REDIS_URL" }
         env.merge(environment) { $1 }
         process.environment = env
@@ -41,6 +47,8 @@ final class TestProcess: @unchecked Sendable {
     var isLeader: Bool { stderr.contains("feed became the leader") }
 
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    var cpuTime: Duration? { ChildProcess.cpuTime(process.processIdentifier) }
 
     func waitForExit(timeout: Duration) async throws -> Int32 {
         try await ChildProcess.waitForExit(process, timeout: timeout)

@@ -25,14 +25,16 @@ final class TestServer: @unchecked Sendable {
 
     /// Starts `tickwire serve --port 0` with the test secret and API key plus `arguments`,
     /// and waits until it prints the port it listens on.
-    static func start(_ arguments: [String] = [], environment: [String: String] = [:], defaults: Bool = true) async throws -> TestServer {
+    static func start(
+        _ arguments: [String] = [], environment: [String: String] = [:], defaults: Bool = true, openFilesLimit: Int? = nil
+    ) async throws -> TestServer {
         var all = ["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "debug"]
         if defaults { all += ["--jwt-secret", jwtSecret, "--api-key", apiKey] }
         all += arguments
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw TestFailure("\(binary.path) is missing: run `swift build` first")
         }
-        let child = try TestProcess.launch(all, environment: environment)
+        let child = try TestProcess.launch(all, environment: environment, openFilesLimit: openFilesLimit)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if let port = child.listeningPort { return TestServer(child: child, port: port) }
@@ -93,9 +95,16 @@ final class TestServer: @unchecked Sendable {
         return id
     }
 
-    /// The value of one Prometheus sample, e.g. `tickwire_disconnects_total{code="4009"}`.
+    /// The port of `--metrics-port`, read from the banner (`metrics on http://HOST:PORT/metrics`).
+    var metricsPort: Int? {
+        guard let line = stdout.split(separator: "\n").first(where: { $0.contains("metrics on http://") }) else { return nil }
+        return Int(line.split(separator: ":").last?.split(separator: "/").first ?? "")
+    }
+
+    /// The value of one Prometheus sample, e.g. `tickwire_disconnects_total{code="4009"}`, read from
+    /// the metrics port when the server has one (a request there is not one of the sockets it counts).
     func metric(_ sample: String) async throws -> Double? {
-        let text = try await http("GET", "/metrics").body
+        let text = try await TestHTTP.request(port: metricsPort ?? port, method: "GET", path: "/metrics").body
         for line in text.split(separator: "\n") where line.hasPrefix(sample + " ") {
             return Double(line.split(separator: " ").last ?? "")
         }

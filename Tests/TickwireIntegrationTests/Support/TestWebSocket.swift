@@ -286,12 +286,12 @@ private final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
             guard status == 101 else {
                 refusedStatus = status
                 refusedBodyLength = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }?
-                    .split(separator: ":").last.flatMap { Int($0.trimmingCharacters(in: " ")) } ?? 0
+                    .split(separator: ":").last.flatMap { Int($0.trimmingWhitespace()) } ?? 0
                 process(context: context)
                 return
             }
             let accept = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("sec-websocket-accept:") }?
-                .split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: " ") }
+                .split(separator: ":", maxSplits: 1).last.map { $0.trimmingWhitespace() }
             guard accept == WebSocketHandshake.acceptValue(forKey: key) else {
                 handshake?.fail(TestFailure("bad Sec-WebSocket-Accept"))
                 handshake = nil
@@ -341,11 +341,5 @@ private final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         context.close(promise: nil)
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in character: Character) -> String {
-        String(drop(while: { $0 == character }).reversed().drop(while: { $0 == character }).reversed())
     }
 }
