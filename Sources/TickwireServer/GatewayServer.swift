@@ -111,18 +111,7 @@ public final class GatewayServer: Service, @unchecked Sendable {
                 value: .init(low: configuration.maximumPendingBytes / 2, high: configuration.maximumPendingBytes))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SocketSlotHandler(gateway: gateway))
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withServerUpgrade: (
-                            upgraders: [upgrader],
-                            completionHandler: { context in
-                                // Upgraded: the WebSocket handler takes over from the HTTP API and its deadlines.
-                                context.pipeline.syncOperations.removeHandler(name: HTTPTimeoutHandler.name, promise: nil)
-                                context.pipeline.syncOperations.removeHandler(name: HTTPRequestHandler.name, promise: nil)
-                            }
-                        ),
-                        withErrorHandling: true)
-                    try Self.addHTTPHandlers(to: channel, api: api, configuration: configuration)
+                    try Self.configurePublicPipeline(channel, gateway: gateway, upgrader: upgrader, api: api, configuration: configuration)
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
@@ -144,6 +133,30 @@ public final class GatewayServer: Service, @unchecked Sendable {
             metricsAddress = metrics.localAddress
         }
         return channel.localAddress!
+    }
+
+    /// A public connection: its socket slot, HTTP/1.1 (what `configureHTTPServerPipeline` sets up),
+    /// the WebSocket upgrade of any request, deadlines, then the API.
+    private static func configurePublicPipeline(
+        _ channel: Channel, gateway: Gateway, upgrader: WebSocketUpgrader, api: HTTPAPI, configuration: ServerConfiguration
+    ) throws {
+        let pipeline = channel.pipeline.syncOperations
+        let slot = SocketSlotHandler(gateway: gateway)
+        let encoder = HTTPResponseEncoder()
+        let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+        let pipelining = HTTPServerPipelineHandler()
+        let errors = HTTPServerProtocolErrorHandler()
+        let timeouts = HTTPTimeoutHandler(requestTimeout: configuration.requestTimeout, keepAliveTimeout: configuration.keepAliveTimeout)
+        let requests = HTTPRequestHandler(api: api)
+        let upgrade = WebSocketUpgradeHandler(
+            upgrader: upgrader,
+            handlers: .init(parsing: [pipelining, errors, decoder], encoder: encoder, serving: [timeouts, requests]),
+            isOverCapacity: { channel in
+                (try? channel.pipeline.syncOperations.handler(type: SocketSlotHandler.self).admission) == .overCapacity
+            })
+        for handler: ChannelHandler in [slot, encoder, decoder, pipelining, errors, upgrade, timeouts, requests] {
+            try pipeline.addHandler(handler)
+        }
     }
 
     /// The end of an HTTP pipeline: deadlines, then the API.

@@ -21,6 +21,20 @@ struct Connecting {
         #expect(connected.object["timestamp"]?.stringValue?.count == 24)
     }
 
+    /// A connection that served an HTTP request may still upgrade (Node's WebSocket reuses the
+    /// connections `fetch()` kept alive; NIO's upgrader considers a connection's first request only).
+    @Test func aKeptAliveConnectionCanUpgradeAfterAnHTTPRequest() async throws {
+        let server = try await TestServer.start(["--feed", "none"])
+        let socket = try await RawSocket.connect(port: server.port)
+        try await socket.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await socket.read(until: #"{"status":"ok"}"#).hasPrefix("HTTP/1.1 200"))
+        try await socket.send(
+            "GET /ws?token=\(Tokens.make(subject: "alice")) HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        let answer = try await socket.read(until: #""event":"connected""#)
+        #expect(answer.hasPrefix("HTTP/1.1 101 Switching Protocols"))
+    }
+
     /// Without a token the connection has 5 s to send `auth`; silence gets MISSING_TOKEN and 4001.
     @Test func missingTokenGetsAnErrorThenClose4001AfterTheAuthWindow() async throws {
         let server = try await TestServer.start(["--feed", "none"])

@@ -1,9 +1,7 @@
 import NIOCore
 import NIOHTTP1
 
-/// Collects each HTTP request (bounded body), hands it to `HTTPAPI`, writes the
-/// response. Upgrade requests that the WebSocket upgrader refused arrive here too,
-/// after their refusal reason, and are answered with it.
+/// Collects each HTTP request (bounded body), hands it to `HTTPAPI`, writes the response.
 final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -16,7 +14,6 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var body: [UInt8] = []
     /// The body is over the limit: it was answered with 413, and the rest of it is not read.
     private var refusedTooLarge = false
-    private var refusal: UpgradeRefusal?
 
     init(api: HTTPAPI) {
         self.api = api
@@ -39,21 +36,16 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head, !refusedTooLarge else { return }
             self.head = nil
-            if let refusal {
-                self.refusal = nil
-                write(.error(refusal.status, code: "UPGRADE_REFUSED", refusal.message), for: head, context: context)
-            } else {
-                let request = HTTPRequest(head: head, body: body)
-                body = []
-                let api = self.api
-                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                let eventLoop = context.eventLoop
-                Task {
-                    let response = await api.respond(to: request)
-                    eventLoop.execute {
-                        let (handler, context) = bound.value
-                        handler.write(response, for: head, context: context)
-                    }
+            let request = HTTPRequest(head: head, body: body)
+            body = []
+            let api = self.api
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            Task {
+                let response = await api.respond(to: request)
+                eventLoop.execute {
+                    let (handler, context) = bound.value
+                    handler.write(response, for: head, context: context)
                 }
             }
         }
@@ -71,27 +63,32 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let refusal = error as? UpgradeRefusal {
-            self.refusal = refusal
-            return
-        }
         context.close(promise: nil)
     }
 
     private func write(_ response: HTTPResponse, for request: HTTPRequestHead, context: ChannelHandlerContext) {
+        response.write(answering: request, context: context)
+    }
+}
+
+extension HTTPResponse {
+    /// Writes this response to `request` from a handler whose outbound type is `HTTPServerResponsePart`:
+    /// no body for HEAD, and the connection closed after it unless the request keeps it alive.
+    func write(answering request: HTTPRequestHead, context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: response.contentType)
-        headers.add(name: "Content-Length", value: String(response.body.count))
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.count))
         headers.add(name: "Cache-Control", value: "no-store")
-        for (name, value) in response.extraHeaders { headers.add(name: name, value: value) }
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         let keepAlive = request.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers))), promise: nil)
+        let head = HTTPResponseHead(version: request.version, status: status, headers: headers)
+        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
         if request.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        let done = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
         if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
     }
 }

@@ -1,42 +1,27 @@
 import NIOCore
 import NIOHTTP1
+import TickwireProtocol
 import TickwireWebSocket
 
-/// Why an upgrade request was refused before the handshake. The HTTP handler
-/// receives it through `errorCaught` and answers the request with `status`.
+/// Why an upgrade request was refused before the handshake; answered with `status`.
 struct UpgradeRefusal: Error {
     var status: HTTPResponseStatus
     var message: String
 }
 
-/// The RFC 6455 server handshake, on NIO's `HTTPServerUpgradeHandler`, installing
-/// our own frame handling instead of NIO's codec (one handler per connection, no
-/// idle buffers). Routes `/ws` to the gateway and, when enabled, `/echo` to the
-/// conformance echo.
-struct WebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
-    let supportedProtocol = "websocket"
-    // NIO requires these to be named in the Connection header too; the key and version are checked in `validate`.
-    let requiredUpgradeHeaders: [String] = []
-
+/// The RFC 6455 server handshake as a policy: which requests may upgrade, the
+/// `Sec-WebSocket-Accept` they get, and the handler that takes over the connection
+/// (our own frame handling instead of NIO's codec: one handler per connection, no idle
+/// buffers). Routes `/ws` to the gateway and, when enabled, `/echo` to the conformance echo.
+/// `WebSocketUpgradeHandler` performs it.
+struct WebSocketUpgrader: Sendable {
     let originPolicy: OriginPolicy
     let echoEnabled: Bool
     /// Builds the handler for an accepted `/ws` request on a socket admitted past the limit or not.
     let makeGatewayHandler: @Sendable (_ request: HTTPRequestHead, _ isOverCapacity: Bool) -> ChannelHandler
     let makeEchoHandler: @Sendable () -> ChannelHandler
 
-    func buildUpgradeResponse(
-        channel: Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders
-    ) -> EventLoopFuture<HTTPHeaders> {
-        do {
-            let key = try validate(upgradeRequest)
-            var headers = initialResponseHeaders
-            headers.add(name: "Sec-WebSocket-Accept", value: WebSocketHandshake.acceptValue(forKey: key))
-            return channel.eventLoop.makeSucceededFuture(headers)
-        } catch {
-            return channel.eventLoop.makeFailedFuture(error)
-        }
-    }
-
+    /// Checks an upgrade request; returns the `Sec-WebSocket-Accept` value for its key.
     func validate(_ request: HTTPRequestHead) throws(UpgradeRefusal) -> String {
         let path = RequestTarget(request.uri).path
         guard path == "/ws" || (echoEnabled && path == "/echo") else {
@@ -54,20 +39,22 @@ struct WebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
         guard originPolicy.allows(request.headers["origin"].first) else {
             throw UpgradeRefusal(status: .forbidden, message: "origin not allowed")
         }
-        return key
+        return WebSocketHandshake.acceptValue(forKey: key)
     }
 
-    func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
-        let admission = try? context.pipeline.syncOperations.handler(type: SocketSlotHandler.self).admission
-        let handler: ChannelHandler =
-            RequestTarget(upgradeRequest.uri).path == "/echo"
-            ? makeEchoHandler() : makeGatewayHandler(upgradeRequest, admission == .overCapacity)
-        do {
-            try context.pipeline.syncOperations.addHandler(handler)
-            return context.eventLoop.makeSucceededVoidFuture()
-        } catch {
-            return context.eventLoop.makeFailedFuture(error)
+    /// The handler that serves the upgraded connection.
+    func handler(for request: HTTPRequestHead, isOverCapacity: Bool) -> ChannelHandler {
+        RequestTarget(request.uri).path == "/echo" ? makeEchoHandler() : makeGatewayHandler(request, isOverCapacity)
+    }
+}
+
+extension HTTPRequestHead {
+    /// `Upgrade: websocket` with `Connection: upgrade` (both token lists, any case).
+    var isWebSocketUpgrade: Bool {
+        func tokens(_ name: String) -> [String] {
+            headers[name].flatMap { $0.split(separator: ",") }.map { $0.trimmingWhitespace().lowercased() }
         }
+        return tokens("upgrade").contains("websocket") && tokens("connection").contains("upgrade")
     }
 }
 

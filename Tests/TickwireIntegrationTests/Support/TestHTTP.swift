@@ -81,6 +81,20 @@ final class RawSocket: Sendable {
         }
     }
 
+    /// What the server sent until `marker` (included) appeared; throws if it did not within `timeout`.
+    func read(until marker: String, timeout: Duration = .seconds(5)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        var text = ""
+        while !text.contains(marker) {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero, let chunk = await received.next(timeout: remaining), let chunk else {
+                throw TestFailure("no \(marker.debugDescription) within \(timeout); got: \(text)")
+            }
+            text += String(buffer: chunk)
+        }
+        return text
+    }
+
     func close() { channel.close(promise: nil) }
 
     private final class Collector: ChannelInboundHandler, Sendable {
