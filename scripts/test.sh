@@ -55,7 +55,7 @@ failed_tests=$(grep -E '^✘ Test .* failed after' "$swift_log" | grep -vc '^✘
 log "Autobahn conformance (sections 1-7, 10) against /echo"
 autobahn_status=1
 autobahn_line="did not run (the echo server did not start)"
-if start_gateway --conformance-echo --jwt-secret conformance --api-key conformance; then
+if start_gateway --conformance-echo --jwt-secret conformance-secret-0123456789abcdef --api-key conformance-api-key-0123456789; then
   port=$gateway_port
   reports=$(mktemp -d)
   kosoku -p 4 -o "$reports" -i '1.*' -i '2.*' -i '3.*' -i '4.*' -i '5.*' -i '6.*' -i '7.*' -i '10.*' \
@@ -79,9 +79,9 @@ log "load generator smoke (wallet, 500 clients, 10 s)"
 bench_json=$(mktemp)
 bench_status=1
 bench_line="did not run (the gateway did not start)"
-if start_gateway --symbols "$(seq -s, -f 'B%g' 0 99)" --jwt-secret bench-smoke --api-key bench-smoke; then
+if start_gateway --symbols "$(seq -s, -f 'B%g' 0 99)" --jwt-secret bench-smoke-secret-0123456789abcdef --api-key bench-smoke-api-key-0123456789; then
   .build/debug/tickwire bench wallet -c 500 --duration 10 --connect-rate 1000 --url "ws://127.0.0.1:$gateway_port" \
-    --jwt-secret bench-smoke --api-key bench-smoke --server-pid "$gateway_pid" --json "$bench_json" >/dev/null 2>&1
+    --jwt-secret bench-smoke-secret-0123456789abcdef --api-key bench-smoke-api-key-0123456789 --server-pid "$gateway_pid" --json "$bench_json" >/dev/null 2>&1
   bench_status=$?
   bench_line=$(python3 - "$bench_json" "$bench_status" <<'PY'
 import json, sys

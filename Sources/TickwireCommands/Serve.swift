@@ -69,8 +69,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Clock leeway for exp, nbf and iat, in seconds.")
     var jwtLeeway = 30
 
-    @Option(help: "Key for POST /api/v1/publish (Authorization: Bearer KEY). Generated when absent.")
+    @Option(help: "Key for POST /api/v1/publish and /api/v1/prices (Authorization: Bearer KEY), at least 24 characters.")
     var apiKey: String?
+
+    @Flag(help: "Development mode: generate any missing JWT secret or API key for this run and print them. Implied when no credential at all is given (and no --redis-url).")
+    var dev = false
 
     @Option(help: "Seconds of client silence before closing with 4008.")
     var heartbeatTimeout = 60.0
@@ -157,8 +160,31 @@ struct Serve: AsyncParsableCommand {
         }
         let keySources = [jwtSecret, jwtPublicKey, jwks].compactMap { $0 }.count
         guard keySources <= 1 else { throw ValidationError("give one of --jwt-secret, --jwt-public-key and --jwks") }
-        if jwtSecret?.isEmpty == true { throw ValidationError("--jwt-secret must not be empty") }
+        if let jwtSecret {
+            do { _ = try JWTKeySet.hmacSecret(Array(jwtSecret.utf8), name: "--jwt-secret") } catch { throw ValidationError(error.description) }
+        }
+        if let apiKey, apiKey.count < Self.minimumAPIKeyLength || !BearerCredential.isToken(apiKey) {
+            throw ValidationError(
+                "--api-key must be at least \(Self.minimumAPIKeyLength) characters of A-Z a-z 0-9 - . _ ~ + / (e.g. `openssl rand -hex 16`)")
+        }
+        if !isDevMode {
+            guard keySources > 0 else {
+                throw ValidationError("no JWT key: give --jwt-secret, --jwt-public-key or --jwks (or --dev to generate one for this run)")
+            }
+            guard apiKey != nil else {
+                throw ValidationError("no API key: give --api-key (or --dev to generate one for this run)")
+            }
+        }
         _ = try symbolList()
+    }
+
+    static let minimumAPIKeyLength = 24
+
+    /// Dev mode generates the credentials that are missing. It must be asked for once any
+    /// credential is configured, so that a forgotten one is an error, never a key in the log;
+    /// and in a cluster, where each process would generate its own.
+    var isDevMode: Bool {
+        dev || ([jwtSecret, jwtPublicKey, jwks, apiKey].allSatisfy { $0 == nil } && redisURL == nil)
     }
 
     func symbolList() throws -> [String] {
@@ -285,7 +311,7 @@ struct Serve: AsyncParsableCommand {
         var keys = JWTKeySet()
         var devSecret: String? = nil
         if let jwtSecret {
-            keys.add(.hmac(Array(jwtSecret.utf8)))
+            keys.add(try JWTKeySet.hmacSecret(Array(jwtSecret.utf8)))
         } else if let path = jwtPublicKey {
             let pem = try FileReader.readText(path, option: "--jwt-public-key")
             do { keys.add(try JWTKeySet.parsePEM(pem)) } catch { throw CLIError("--jwt-public-key \(path): \(error)") }

@@ -24,6 +24,7 @@ struct Token: ParsableCommand {
 
     func validate() throws {
         guard let secret, !secret.isEmpty else { throw ValidationError("--secret is required") }
+        do { _ = try JWTKeySet.hmacSecret(Array(secret.utf8), name: "--secret") } catch { throw ValidationError(error.description) }
         guard let sub, !sub.isEmpty, sub.count <= JWTVerifier.maximumSubjectLength else {
             throw ValidationError("--sub must be a user id of 1 to 128 characters")
         }

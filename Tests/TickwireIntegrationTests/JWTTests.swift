@@ -131,7 +131,7 @@ struct JWTValidation {
 
     @Test func anRSAKeyAcceptsRS256AndRefusesAnHSTokenSignedWithThePublicKey() async throws {
         let pem = TestKeys.rsa.publicKey.pemRepresentation
-        let server = try await TestServer.start(["--feed", "none", "--jwt-public-key", try TestKeys.write(pem, name: "rsa.pem")], defaults: false)
+        let server = try await TestServer.start(["--feed", "none", "--jwt-public-key", try TestKeys.write(pem, name: "rsa.pem")], credentials: .apiKeyOnly)
         #expect(try await outcome(server, TestKeys.rs256(TestKeys.validClaims())) == "connected")
         // The classic algorithm confusion: HS256 keyed with the public key's PEM text.
         let confused = TestKeys.hmac(TestKeys.validClaims(), alg: "HS256", secret: Array(pem.utf8), hash: SHA256.self)
@@ -142,11 +142,11 @@ struct JWTValidation {
     @Test func ecP256AndEd25519PublicKeys() async throws {
         let ec = try await TestServer.start(
             ["--feed", "none", "--jwt-public-key", try TestKeys.write(TestKeys.p256.publicKey.pemRepresentation, name: "ec.pem")],
-            defaults: false)
+            credentials: .apiKeyOnly)
         #expect(try await outcome(ec, TestKeys.es256(TestKeys.validClaims())) == "connected")
         #expect(try await outcome(ec, TestKeys.edDSA(TestKeys.validClaims())) == "INVALID_TOKEN")
         let ed = try await TestServer.start(
-            ["--feed", "none", "--jwt-public-key", try TestKeys.write(TestKeys.ed25519PEM, name: "ed.pem")], defaults: false)
+            ["--feed", "none", "--jwt-public-key", try TestKeys.write(TestKeys.ed25519PEM, name: "ed.pem")], credentials: .apiKeyOnly)
         #expect(try await outcome(ed, TestKeys.edDSA(TestKeys.validClaims())) == "connected")
         #expect(try await outcome(ed, TestKeys.es256(TestKeys.validClaims())) == "INVALID_TOKEN")
     }
@@ -158,7 +158,7 @@ struct JWTValidation {
             ["kty": "RSA", "kid": "rsa-1", "use": "sig", "n": .string(Base64.encodeURL(rsa.modulus)), "e": .string(Base64.encodeURL(rsa.publicExponent))],
             ["kty": "EC", "crv": "P-256", "kid": "ec-1", "x": .string(Base64.encodeURL(p256.prefix(32))), "y": .string(Base64.encodeURL(p256.suffix(32)))],
         ]]
-        let server = try await TestServer.start(["--feed", "none", "--jwks", try TestKeys.write(jwks.jsonText, name: "jwks.json")], defaults: false)
+        let server = try await TestServer.start(["--feed", "none", "--jwks", try TestKeys.write(jwks.jsonText, name: "jwks.json")], credentials: .apiKeyOnly)
         #expect(try await outcome(server, TestKeys.rs256(TestKeys.validClaims(), kid: "rsa-1")) == "connected")
         #expect(try await outcome(server, TestKeys.rs256(TestKeys.validClaims(), kid: "ec-1")) == "INVALID_TOKEN")
         #expect(try await outcome(server, TestKeys.es256(TestKeys.validClaims())) == "connected")

@@ -141,7 +141,7 @@ struct CommandLine {
 
     @Test func aPEMThatIsNotAKeyIsAOneLineError() throws {
         let path = try TestKeys.write("hello", name: "junk.pem")
-        let result = try run(["serve", "--jwt-public-key", path])
+        let result = try run(["serve", "--jwt-public-key", path, "--api-key", TestServer.apiKey])
         #expect(result.status != 0)
         #expect(result.stderr.contains("--jwt-public-key") && result.stderr.split(separator: "\n").count == 1)
     }
@@ -170,12 +170,12 @@ struct CommandLine {
         #expect(try await socket.nextEvent().errorCode == "UNKNOWN_SYMBOL")
         // TICKWIRE_HEARTBEAT_TIMEOUT
         #expect(try await socket.expectClose(timeout: .seconds(8)) == 4008)
-        let token = try run(["token", "--sub", "env-user"], environment: ["TICKWIRE_JWT_SECRET": "s3cret"])
+        let token = try run(["token", "--sub", "env-user"], environment: ["TICKWIRE_JWT_SECRET": "environment-secret-0123456789abcdef"])
         #expect(token.status == 0 && token.stdout.split(separator: ".").count == 3)
     }
 
     @Test func withNoKeysServePrintsADevTokenThatWorks() async throws {
-        let server = try await TestServer.start(["--feed", "none"], defaults: false)
+        let server = try await TestServer.start(["--feed", "none"], credentials: .none)
         #expect(server.stdout.contains("DEV MODE"))
         let url = try #require(server.stdout.split(separator: "\n").first { $0.contains("connect: ws://") })
         let token = String(url.split(separator: "token=").last!)

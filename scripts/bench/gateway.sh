@@ -20,7 +20,7 @@ launch() {
   shift 2
   local log="$dir/$name.$(date +%s%N).log"
   "$bin" serve --host 127.0.0.1 --port "$port" --symbols "$symbols" --feed none --reuse-port \
-    --jwt-secret bench-secret --api-key bench-key --log-level warning "$@" >"$log" 2>&1 &
+    --jwt-secret bench-secret-0123456789abcdef0123 --api-key bench-api-key-0123456789abcdef --log-level warning "$@" >"$log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 100); do grep -q "listening on" "$log" 2>/dev/null && break; sleep 0.05; done
   grep -q "listening on" "$log" || { echo "gateway $name did not start: $(tail -3 "$log")" >&2; exit 1; }

@@ -86,7 +86,7 @@ run() {
   [ "$bench_scenario" = reconnect ] && options+=(--restart-command "$restart")
   log "$name"
   $BIN bench "$bench_scenario" -c "$size" --workers "$(workers_for "$size")" --connect-rate 4000 \
-    --url "$(IFS=,; echo "${urls[*]}")" --jwt-secret bench-secret --api-key bench-key \
+    --url "$(IFS=,; echo "${urls[*]}")" --jwt-secret bench-secret-0123456789abcdef0123 --api-key bench-api-key-0123456789abcdef \
     --source-addresses 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5 --connections-per-source-address 25000 \
     --server-pid "$pids" --label "$label" --json "$out/$name.json" "${options[@]}" 2>>"$out/run.log" | tail -n 1 | tee -a "$out/run.log"
   case "$target" in

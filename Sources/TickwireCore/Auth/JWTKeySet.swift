@@ -44,6 +44,19 @@ public struct JWTKeySet: Sendable {
 
     public var isEmpty: Bool { entries.isEmpty }
 
+    /// HMAC secrets shorter than this are refused: RFC 7518 section 3.2 asks for at least the
+    /// hash's output size, 32 bytes for HS256.
+    public static let minimumSecretBytes = 32
+
+    /// A shared secret as a key, if it is long enough to be one.
+    public static func hmacSecret(_ secret: [UInt8], name: String = "the JWT secret") throws(KeyLoadingError) -> Key {
+        guard secret.count >= minimumSecretBytes else {
+            throw KeyLoadingError(
+                "\(name) is \(secret.count) bytes; an HMAC secret needs at least \(minimumSecretBytes) (e.g. `openssl rand -base64 32`)")
+        }
+        return .hmac(secret)
+    }
+
     public mutating func add(_ key: Key, keyID: String? = nil) {
         entries.append(Entry(key: key, keyID: keyID))
     }
@@ -146,7 +159,7 @@ extension JWTKeySet {
                 }
                 set.add(.ed25519(key), keyID: keyID)
             case ("oct", _):
-                set.add(.hmac(try field("k")), keyID: keyID)
+                set.add(try hmacSecret(try field("k"), name: "JWKS key \(index)'s \"k\""), keyID: keyID)
             case (let kty, let crv):
                 throw KeyLoadingError("JWKS key \(index): unsupported key type \(kty ?? "?")\(crv.map { " \($0)" } ?? "")")
             }

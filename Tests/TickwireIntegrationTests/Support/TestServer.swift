@@ -5,7 +5,7 @@ import Testing
 
 /// A real `tickwire serve` process on a free port, for one test.
 final class TestServer: @unchecked Sendable {
-    static let jwtSecret = "integration-test-secret"
+    static let jwtSecret = "integration-test-secret-0123456789abcdef"
     static let apiKey = "integration-test-api-key"
 
     let child: TestProcess
@@ -25,11 +25,25 @@ final class TestServer: @unchecked Sendable {
 
     /// Starts `tickwire serve --port 0` with the test secret and API key plus `arguments`,
     /// and waits until it prints the port it listens on.
+    /// Which of the test credentials `start` passes.
+    enum Credentials {
+        case secretAndAPIKey
+        /// The test gives its own JWT key (a public key, a JWKS).
+        case apiKeyOnly
+        /// Nothing: dev mode, or a test of what happens without them.
+        case none
+    }
+
     static func start(
-        _ arguments: [String] = [], environment: [String: String] = [:], defaults: Bool = true, openFilesLimit: Int? = nil
+        _ arguments: [String] = [], environment: [String: String] = [:], credentials: Credentials = .secretAndAPIKey,
+        openFilesLimit: Int? = nil
     ) async throws -> TestServer {
         var all = ["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "debug"]
-        if defaults { all += ["--jwt-secret", jwtSecret, "--api-key", apiKey] }
+        switch credentials {
+        case .secretAndAPIKey: all += ["--jwt-secret", jwtSecret, "--api-key", apiKey]
+        case .apiKeyOnly: all += ["--api-key", apiKey]
+        case .none: break
+        }
         all += arguments
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw TestFailure("\(binary.path) is missing: run `swift build` first")
