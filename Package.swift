@@ -72,6 +72,7 @@ let package = Package(
             dependencies: [
                 "TickwireProtocol",
                 "TickwireCore",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -80,8 +81,9 @@ let package = Package(
             ]
         ),
         .target(
-            name: "TickwireClient",
+            name: "TickwireHTTPClient",
             dependencies: [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -96,7 +98,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 "TickwireWebSocket",
                 "TickwireCore",
-                "TickwireClient",
+                "TickwireHTTPClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -123,7 +125,7 @@ let package = Package(
                 "TickwireServer",
                 "TickwireFeed",
                 "TickwireRedis",
-                "TickwireClient",
+                "TickwireHTTPClient",
                 "TickwireBench",
                 "RESP",
                 "TickwireWebSocket",
@@ -135,6 +137,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(name: "tickwire", dependencies: ["TickwireCommands"]),
@@ -144,7 +147,7 @@ let package = Package(
             name: "TickwireBenchTests",
             dependencies: [
                 "TickwireBench",
-                "TickwireClient",
+                "TickwireHTTPClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
@@ -190,6 +193,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
     ]

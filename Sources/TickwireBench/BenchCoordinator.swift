@@ -4,7 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
 import RESP
-import TickwireClient
+import TickwireHTTPClient
 import TickwireRedis
 
 /// Runs a scenario: starts the worker processes, waits until every client is subscribed,

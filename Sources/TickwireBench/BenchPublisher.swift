@@ -1,6 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOHTTP1
-import TickwireClient
+import TickwireHTTPClient
 import TickwireProtocol
 import TickwireRedis
 

@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import RESP
-import TickwireClient
+import TickwireHTTPClient
 import TickwireProtocol
 import TickwireRedis
 import TickwireServer
@@ -14,13 +14,17 @@ struct Publish: AsyncParsableCommand {
         abstract: "Publish a notification to a user: through a gateway's HTTP API, or straight to Redis.",
         discussion: """
             tickwire publish --url http://host:8080 --api-key KEY --user U --event notification --data '{...}'
+            tickwire publish --url https://host:8443 --ca-file ca.pem --api-key KEY ...
             tickwire publish --redis-url redis://host:6379 --user U --event balance_update --data '{...}'
             Prints the event's id. --data is checked against the event's fields first.
             """
     )
 
-    @Option(help: "A gateway's base URL (http://host:port); needs --api-key.")
+    @Option(help: "A gateway's base URL (http://host:port or https://host:port); needs --api-key.")
     var url: String?
+
+    @Option(help: "With an https:// --url: a PEM file of CA certificates to trust instead of the system's.")
+    var caFile: String?
 
     @Option(help: "The gateway's API key.")
     var apiKey: String?
@@ -53,6 +57,10 @@ struct Publish: AsyncParsableCommand {
         case (.some, nil) where apiKey == nil: throw ValidationError("--url needs --api-key")
         default: break
         }
+        if let url {
+            do { _ = try HTTPClient.Target(url: url) } catch { throw ValidationError("--url: \(error)") }
+        }
+        if caFile != nil, url?.hasPrefix("https://") != true { throw ValidationError("--ca-file goes with an https:// --url") }
         guard user != nil, event != nil, data != nil else { throw ValidationError("--user, --event and --data are required") }
         _ = try publication()
     }
@@ -81,7 +89,8 @@ struct Publish: AsyncParsableCommand {
             let response: HTTPClient.Response
             do {
                 response = try await HTTPClient.request(
-                    target, method: .POST, headers: [("Authorization", "Bearer \(apiKey!)")], body: Array(body.jsonText.utf8))
+                    target, method: .POST, headers: [("Authorization", "Bearer \(apiKey!)")], body: Array(body.jsonText.utf8),
+                    trust: HTTPClient.Trust(caFile: caFile))
             } catch {
                 throw CLIError("cannot reach \(url): \(error)")
             }

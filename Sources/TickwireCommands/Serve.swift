@@ -11,6 +11,7 @@ import RESP
 import TickwireProtocol
 import TickwireRedis
 import TickwireServer
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +30,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Port for WebSocket (/ws) and HTTP (/healthz, /readyz, /metrics, /api/v1/*). 0 picks a free one.")
     var port = 8080
+
+    @Option(help: "PEM certificate (chain allowed) for wss:// and https:// on the public port; with --tls-key. SIGHUP reloads it.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
 
     @Option(help: "Serve /metrics (and /healthz, /readyz) on this port instead of the public one. 0 picks a free one.")
     var metricsPort: Int?
@@ -133,6 +140,7 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
         guard metricsPort.map({ (0...65535).contains($0) }) ?? true else { throw ValidationError("--metrics-port must be 0 to 65535") }
         guard metricsHost == nil || metricsPort != nil else { throw ValidationError("--metrics-host needs --metrics-port") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard feed.map({ ["simulated", "none"].contains($0) }) ?? true else {
             throw ValidationError("--feed must be simulated or none")
         }
@@ -202,6 +210,7 @@ struct Serve: AsyncParsableCommand {
         let symbols = try symbolList()
         let (verifier, devSecret) = try makeVerifier()
         let apiKey = self.apiKey ?? DevCredentials.randomSecret()
+        let tls = try loadTLS(logger: logger)
 
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory.tickwire(registry: registry))
@@ -257,6 +266,7 @@ struct Serve: AsyncParsableCommand {
         }
         serverConfiguration.conformanceEcho = conformanceEcho
         serverConfiguration.reusePort = reusePort
+        serverConfiguration.tls = tls
         serverConfiguration.metricsPort = metricsPort
         serverConfiguration.metricsHost = metricsHost
         serverConfiguration.listenBacklog = listenBacklog
@@ -281,7 +291,7 @@ struct Serve: AsyncParsableCommand {
         let boundPort = address.port ?? port
         Banner.print(
             host: host, port: boundPort, symbols: symbols, devSecret: devSecret, generatedAPIKey: self.apiKey == nil ? apiKey : nil,
-            echo: conformanceEcho, metrics: server.metricsAddress.map { (metricsHost ?? host, $0.port ?? 0) })
+            echo: conformanceEcho, tls: tls != nil, metrics: server.metricsAddress.map { (metricsHost ?? host, $0.port ?? 0) })
         logger.info("listening", metadata: [
             "address": "\(host):\(boundPort)", "symbols": "\(symbols.count)",
             "broker": "\(redis.map { "redis \($0.client.configuration.redacted)" } ?? "memory")",
@@ -301,9 +311,45 @@ struct Serve: AsyncParsableCommand {
         services.append(server)
         let serviceGroup = ServiceGroup(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        let reloads = Task { if let tls { await Self.reloadOnSIGHUP(tls, logger: logger) } }
+        defer { reloads.cancel() }
         try await serviceGroup.run()
         try await group.shutdownGracefully()
         try await dispatchGroup.shutdownGracefully()
+    }
+
+    /// The certificate for `--tls-cert` and `--tls-key`, if given; a file that cannot be used ends the command.
+    func loadTLS(logger: Logger) throws -> ServerTLS? {
+        guard let tlsCert, let tlsKey else { return nil }
+        do {
+            let tls = try ServerTLS(certificatePath: tlsCert, keyPath: tlsKey)
+            Self.logValidity(tls.loaded, logger: logger)
+            return tls
+        } catch {
+            throw CLIError("--tls-cert/--tls-key: \(error)")
+        }
+    }
+
+    /// Certificate rotation: SIGHUP reads the files again; new connections get the new certificate,
+    /// open ones keep theirs. A file that cannot be used leaves the current certificate in place.
+    static func reloadOnSIGHUP(_ tls: ServerTLS, logger: Logger) async {
+        for await _ in await UnixSignalsSequence(trapping: .sighup) {
+            do {
+                logValidity(try tls.reload(), logger: logger, reloaded: true)
+            } catch {
+                logger.error("TLS reload failed, the current certificate stays", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    static func logValidity(_ loaded: ServerTLS.Loaded, logger: Logger, reloaded: Bool = false) {
+        let notAfter = Timestamp(millisecondsSinceEpoch: Int64(loaded.notValidAfter) * 1000)
+        let metadata: Logger.Metadata = ["valid_until": "\(notAfter.rfc3339)"]
+        if notAfter < Timestamp.now() {
+            logger.warning("TLS certificate has expired: clients will refuse it", metadata: metadata)
+        } else {
+            logger.info(reloaded ? "TLS certificate reloaded" : "TLS certificate loaded", metadata: metadata)
+        }
     }
 
     /// The verifier for the configured keys; with none, a random secret (dev mode), returned too.

@@ -91,18 +91,19 @@ enum Banner {
     /// What `serve` prints on stdout once it listens: the URL, and in dev mode the generated credentials.
     static func print(
         host: String, port: Int, symbols: [String], devSecret: String?, generatedAPIKey: String?, echo: Bool,
-        metrics: (host: String, port: Int)?
+        tls: Bool = false, metrics: (host: String, port: Int)?
     ) {
         let shownHost = Self.shown(host)
-        var lines = ["tickwire \(Tickwire.version) listening on ws://\(host):\(port)/ws"]
+        let (ws, http) = tls ? ("wss", "https") : ("ws", "http")
+        var lines = ["tickwire \(Tickwire.version) listening on \(ws)://\(host):\(port)/ws"]
         if let metrics {
-            lines += ["  http://\(shownHost):\(port)/healthz /readyz /api/v1/prices /api/v1/publish",
+            lines += ["  \(http)://\(shownHost):\(port)/healthz /readyz /api/v1/prices /api/v1/publish",
                       "  metrics on http://\(Self.shown(metrics.host)):\(metrics.port)/metrics"]
         } else {
-            lines += ["  http://\(shownHost):\(port)/healthz /readyz /metrics /api/v1/prices /api/v1/publish"]
+            lines += ["  \(http)://\(shownHost):\(port)/healthz /readyz /metrics /api/v1/prices /api/v1/publish"]
         }
         lines += ["  symbols: \(symbols.joined(separator: ","))"]
-        if echo { lines.append("  conformance echo on ws://\(shownHost):\(port)/echo") }
+        if echo { lines.append("  conformance echo on \(ws)://\(shownHost):\(port)/echo") }
         if let devSecret {
             let token = HS256TokenSigner(secret: devSecret).token(subject: "demo", lifetimeSeconds: 86400)
             lines += [
@@ -110,13 +111,13 @@ enum Banner {
                 "!! DEV MODE: no --jwt-secret, --jwt-public-key or --jwks given. A random secret was generated",
                 "!! for this run only; tokens die with the process. Do not run this way in production.",
                 "  dev token for user \"demo\" (24 h): \(token)",
-                "  connect: ws://\(shownHost):\(port)/ws?token=\(token)",
+                "  connect: \(ws)://\(shownHost):\(port)/ws?token=\(token)",
             ]
         }
         if let generatedAPIKey {
             lines += [
                 "!! DEV MODE: no --api-key given. Generated for this run: \(generatedAPIKey)",
-                "  publish: curl -X POST http://\(shownHost):\(port)/api/v1/publish -H 'Authorization: Bearer \(generatedAPIKey)' \\",
+                "  publish: curl -X POST \(http)://\(shownHost):\(port)/api/v1/publish -H 'Authorization: Bearer \(generatedAPIKey)' \\",
                 "    -d '{\"user_id\":\"demo\",\"event\":\"notification\",\"data\":{\"notification_id\":\"n1\",\"type\":\"info\",\"title\":\"Hello\",\"message\":\"It works\",\"priority\":\"normal\"}}'",
             ]
         }

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import TickwireCore
 
@@ -37,6 +38,8 @@ public struct ServerConfiguration: Sendable {
     public var listenBacklog: Int32 = 4096
     /// SO_REUSEPORT: lets a new process listen on the port before this one drains (zero-downtime restarts).
     public var reusePort = false
+    /// `wss://` and `https://` on the public port with this certificate (nil: plain `ws://` and `http://`).
+    public var tls: ServerTLS?
     /// Serve `/metrics` (with `/healthz` and `/readyz`) on this port instead of the public one.
     public var metricsPort: Int?
     /// The address of the metrics listener (default: `host`).
@@ -141,7 +144,11 @@ public final class GatewayServer: Service, @unchecked Sendable {
         _ channel: Channel, gateway: Gateway, upgrader: WebSocketUpgrader, api: HTTPAPI, configuration: ServerConfiguration
     ) throws {
         let pipeline = channel.pipeline.syncOperations
-        let slot = SocketSlotHandler(gateway: gateway)
+        try pipeline.addHandler(SocketSlotHandler(gateway: gateway))
+        if let tls = configuration.tls {
+            // The context current at accept: a reload applies to the connections that come after it.
+            try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
+        }
         let encoder = HTTPResponseEncoder()
         let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
         let pipelining = HTTPServerPipelineHandler()
@@ -154,7 +161,7 @@ public final class GatewayServer: Service, @unchecked Sendable {
             isOverCapacity: { channel in
                 (try? channel.pipeline.syncOperations.handler(type: SocketSlotHandler.self).admission) == .overCapacity
             })
-        for handler: ChannelHandler in [slot, encoder, decoder, pipelining, errors, upgrade, timeouts, requests] {
+        for handler: ChannelHandler in [encoder, decoder, pipelining, errors, upgrade, timeouts, requests] {
             try pipeline.addHandler(handler)
         }
     }

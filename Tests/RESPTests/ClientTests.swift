@@ -97,24 +97,16 @@ struct RedisConnections {
     }
 
     @Test func tlsWithATrustedCertificateAuthority() async throws {
-        let directory = NSTemporaryDirectory() + "tickwire-tls-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: Executables.find("openssl") ?? "/usr/bin/openssl")
-        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(directory)/key.pem",
-                             "-out", "\(directory)/cert.pem", "-days", "1", "-subj", "/CN=localhost",
-                             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        _ = try ChildProcess.waitForExitBlocking(openssl)
+        let authority = try TestCertificateAuthority()
+        let server = try authority.issue("redis")
         let tlsPort = try FreePort.find()
         let redis = try await RedisServer.start(arguments: [
-            "--tls-port", String(tlsPort), "--tls-cert-file", "\(directory)/cert.pem",
-            "--tls-key-file", "\(directory)/key.pem", "--tls-ca-cert-file", "\(directory)/cert.pem",
+            "--tls-port", String(tlsPort), "--tls-cert-file", server.certificatePath,
+            "--tls-key-file", server.keyPath, "--tls-ca-cert-file", authority.certificatePath,
             "--tls-auth-clients", "no",
         ])
         _ = redis
-        let url = "rediss://localhost:\(tlsPort)?tls_ca_file=\(directory)/cert.pem"
+        let url = "rediss://localhost:\(tlsPort)?tls_ca_file=\(authority.certificatePath)"
         let connection = try await RedisConnection.connect(try configuration(url), eventLoop: loop)
         #expect(try await connection.send(RESPCommand("PING")).string == "PONG")
         await #expect(throws: (any Error).self, "an untrusted certificate is refused") {

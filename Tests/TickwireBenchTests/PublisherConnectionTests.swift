@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
 import Testing
-import TickwireClient
+import TickwireHTTPClient
 
 /// The publisher's HTTP connection against a server that accepts and then never answers:
 /// the bench must report errors and go on, not wait forever.

@@ -1,18 +1,22 @@
 import Foundation
 
-/// Any `tickwire` subcommand as a child process (the feed, say), with its output collected.
+/// Any `tickwire` subcommand as a child process (the feed, say), or another program a test
+/// drives (node, curl, openssl), with its output collected.
 final class TestProcess: @unchecked Sendable {
     let process: Process
     private let output: OutputCollector
 
     /// `openFilesLimit` starts it under `prlimit --nofile` (hard and soft), as a small host would.
-    static func launch(_ arguments: [String], environment: [String: String] = [:], openFilesLimit: Int? = nil) throws -> TestProcess {
+    static func launch(
+        _ arguments: [String], environment: [String: String] = [:], openFilesLimit: Int? = nil, program: String? = nil
+    ) throws -> TestProcess {
         let process = Process()
+        let executable = program.map { Executables.find($0) ?? "/usr/bin/\($0)" } ?? TestServer.binary.path
         if let openFilesLimit {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
-            process.arguments = ["--nofile=\(openFilesLimit):\(openFilesLimit)", TestServer.binary.path] + arguments
+            process.arguments = ["--nofile=\(openFilesLimit):\(openFilesLimit)", executable] + arguments
         } else {
-            process.executableURL = TestServer.binary
+            process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
         }
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TICKWIRE_") && $0.key != "REDIS_URL" }
@@ -52,5 +56,16 @@ final class TestProcess: @unchecked Sendable {
 
     func waitForExit(timeout: Duration) async throws -> Int32 {
         try await ChildProcess.waitForExit(process, timeout: timeout)
+    }
+
+    /// Runs a program to its end: its status and output.
+    static func run(
+        _ program: String?, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(30)
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let child = try launch(arguments, environment: environment, program: program)
+        let status = try await child.waitForExit(timeout: timeout)
+        // The pipes may hand over their last bytes a moment after the exit.
+        try await Task.sleep(for: .milliseconds(50))
+        return (status, child.stdout, child.stderr)
     }
 }

@@ -157,7 +157,7 @@ final class OutputCollector: @unchecked Sendable {
     var stderr: String { state.withLockedValue { $0.stderr } }
 
     var listeningPort: Int? {
-        guard let range = stdout.range(of: #"listening on ws://[^ ]*:(\d+)/ws"#, options: .regularExpression) else { return nil }
+        guard let range = stdout.range(of: #"listening on wss?://[^ ]*:(\d+)/ws"#, options: .regularExpression) else { return nil }
         let match = stdout[range]
         guard let colon = match.lastIndex(of: ":") else { return nil }
         return Int(match[match.index(after: colon)...].prefix { $0.isNumber })

@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Testing
 import TickwireProtocol
 import TickwireWebSocket
@@ -54,9 +55,10 @@ final class TestWebSocket: @unchecked Sendable {
     static let group = MultiThreadedEventLoopGroup.singleton
 
     /// `answersClose: false` plays a client that never answers the server's close frame.
+    /// With `tls`, the connection is `wss://`, checking the server's certificate for `localhost`.
     static func connect(
         port: Int, path: String = "/ws", token: String? = nil, headers: [(String, String)] = [],
-        host: String = "127.0.0.1", answersClose: Bool = true
+        host: String = "127.0.0.1", answersClose: Bool = true, tls: NIOSSLContext? = nil
     ) async throws -> TestWebSocket {
         var target = path
         if let token { target += (path.contains("?") ? "&" : "?") + "token=" + token }
@@ -69,6 +71,9 @@ final class TestWebSocket: @unchecked Sendable {
                 let promise = channel.eventLoop.makePromise(of: Void.self)
                 handshake.withLockedValue { $0 = promise }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: "localhost"))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         ClientHandler(key: key, mailbox: mailbox, handshake: promise, answersClose: answersClose))
                 }

@@ -11,12 +11,15 @@ public final class HTTPConnection: Sendable {
     let target: HTTPClient.Target
 
     public static func connect(
-        _ target: HTTPClient.Target, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        _ target: HTTPClient.Target, trust: HTTPClient.Trust = .system,
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> HTTPConnection {
+        let tls = target.usesTLS ? try trust.makeContext() : nil
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try HTTPClient.addTLS(tls, to: channel, for: target) }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(PipelineHandler())
                 }
@@ -74,6 +77,7 @@ public final class HTTPConnection: Sendable {
 
         var pending = CircularBuffer<EventLoopPromise<HTTPClient.Response>>()
         var status = 0
+        var headers = HTTPHeaders()
         var body = ByteBuffer()
 
         func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -88,11 +92,12 @@ public final class HTTPConnection: Sendable {
             switch unwrapInboundIn(data) {
             case .head(let head):
                 status = Int(head.status.code)
+                headers = head.headers
                 body.clear()
             case .body(var chunk):
                 body.writeBuffer(&chunk)
             case .end:
-                pending.popFirst()?.succeed(HTTPClient.Response(status: status, body: String(buffer: body)))
+                pending.popFirst()?.succeed(HTTPClient.Response(status: status, headers: headers, body: String(buffer: body)))
             }
         }
 

@@ -1,13 +1,36 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
-/// A minimal HTTP/1.1 client: one request per connection. Enough for `tickwire publish`
-/// and the load generator's publishers; not a general-purpose client (no TLS, no redirects).
+/// A minimal HTTP/1.1 client: one request per connection, over TLS for `https://`. Enough for
+/// `tickwire publish`, the load generator's publishers and a JWKS fetch; not a general-purpose
+/// client (no redirects, no proxies).
 public enum HTTPClient {
     public struct Response: Sendable {
         public var status: Int
+        public var headers: HTTPHeaders
         public var body: String
+    }
+
+    /// Which certificates an `https://` server may present.
+    public struct Trust: Sendable {
+        /// A PEM file of the CA certificates to trust instead of the system's.
+        public var caFile: String?
+
+        public init(caFile: String? = nil) {
+            self.caFile = caFile
+        }
+
+        /// The system's trust store.
+        public static let system = Trust()
+
+        func makeContext() throws -> NIOSSLContext {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.minimumTLSVersion = .tlsv12
+            if let caFile { configuration.trustRoots = .file(caFile) }
+            return try NIOSSLContext(configuration: configuration)
+        }
     }
 
     public struct InvalidURL: Error, CustomStringConvertible {
@@ -18,11 +41,18 @@ public enum HTTPClient {
         public var host: String
         public var port: Int
         public var path: String
+        public var usesTLS: Bool
 
-        /// Parses `http://host[:port][/path]`.
+        /// Parses `http://host[:port][/path]` or `https://...`.
         public init(url: String) throws(InvalidURL) {
-            guard url.hasPrefix("http://") else { throw InvalidURL(description: "only http:// URLs are supported: \(url)") }
-            var rest = url.dropFirst("http://".count)
+            if url.hasPrefix("https://") {
+                usesTLS = true
+            } else if url.hasPrefix("http://") {
+                usesTLS = false
+            } else {
+                throw InvalidURL(description: "only http:// and https:// URLs are supported: \(url)")
+            }
+            var rest = url.drop { $0 != "/" }.dropFirst(2)
             if let slash = rest.firstIndex(of: "/") {
                 path = String(rest[slash...])
                 rest = rest[..<slash]
@@ -36,7 +66,7 @@ public enum HTTPClient {
                 port = value
                 rest = rest[..<colon]
             } else {
-                port = 80
+                port = usesTLS ? 443 : 80
             }
             host = String(rest.drop { $0 == "[" }.reversed().drop { $0 == "]" }.reversed())
             guard !host.isEmpty else { throw InvalidURL(description: "no host in \(url)") }
@@ -51,14 +81,17 @@ public enum HTTPClient {
 
     public static func request(
         _ target: Target, method: HTTPMethod, headers: [(String, String)] = [], body: [UInt8]? = nil,
-        timeout: TimeAmount = .seconds(10), group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        trust: Trust = .system, timeout: TimeAmount = .seconds(10),
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> Response {
         let eventLoop = group.next()
         let promise = eventLoop.makePromise(of: Response.self)
+        let tls = target.usesTLS ? try trust.makeContext() : nil
         let channel = try await ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try addTLS(tls, to: channel, for: target) }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise))
                 }
@@ -74,6 +107,14 @@ public enum HTTPClient {
         }
         defer { timeoutTask.cancel() }
         return try await promise.futureResult.get()
+    }
+
+    /// TLS first in the pipeline, verifying the server against `target.host`.
+    static func addTLS(_ context: NIOSSLContext, to channel: Channel, for target: Target) throws {
+        // An IP address is not a server name (no SNI): NIO checks it against the certificate's IP entries instead.
+        let isAddress = target.host.contains(":") || target.host.allSatisfy { $0.isNumber || $0 == "." }
+        try channel.pipeline.syncOperations.addHandler(
+            NIOSSLClientHandler(context: context, serverHostname: isAddress ? nil : target.host))
     }
 
     /// The request head both clients send: Host, the caller's headers, and for a body its
@@ -95,16 +136,19 @@ public enum HTTPClient {
         typealias InboundIn = HTTPClientResponsePart
         let promise: EventLoopPromise<Response>
         var status = 0
+        var headers = HTTPHeaders()
         var body = ByteBuffer()
 
         init(promise: EventLoopPromise<Response>) { self.promise = promise }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {
-            case .head(let head): status = Int(head.status.code)
+            case .head(let head):
+                status = Int(head.status.code)
+                headers = head.headers
             case .body(var chunk): body.writeBuffer(&chunk)
             case .end:
-                promise.succeed(Response(status: status, body: String(buffer: body)))
+                promise.succeed(Response(status: status, headers: headers, body: String(buffer: body)))
                 context.close(promise: nil)
             }
         }
