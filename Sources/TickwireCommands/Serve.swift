@@ -7,6 +7,7 @@ import Prometheus
 import ServiceLifecycle
 import TickwireCore
 import TickwireFeed
+import TickwireHTTPClient
 import RESP
 import TickwireProtocol
 import TickwireRedis
@@ -66,6 +67,15 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "JWKS file with the verification keys.")
     var jwks: String?
+
+    @Option(help: "https:// URL of the identity provider's JWKS (Auth0, Cognito, Keycloak, Firebase): fetched at start, refreshed on its Cache-Control max-age and on an unknown kid.")
+    var jwksURL: String?
+
+    @Option(help: "With --jwks-url: a PEM file of CA certificates to trust instead of the system's.")
+    var jwksCaFile: String?
+
+    @Option(help: "With --jwks-url: seconds between fetches at least (max-age is raised to it; an unknown kid refetches at most this often).")
+    var jwksMinRefresh = 60.0
 
     @Option(help: "Required iss claim.")
     var jwtIssuer: String?
@@ -166,8 +176,15 @@ struct Serve: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
-        let keySources = [jwtSecret, jwtPublicKey, jwks].compactMap { $0 }.count
-        guard keySources <= 1 else { throw ValidationError("give one of --jwt-secret, --jwt-public-key and --jwks") }
+        let keySources = [jwtSecret, jwtPublicKey, jwks, jwksURL].compactMap { $0 }.count
+        guard keySources <= 1 else { throw ValidationError("give one of --jwt-secret, --jwt-public-key, --jwks and --jwks-url") }
+        if let jwksURL {
+            guard jwksURL.hasPrefix("https://"), (try? HTTPClient.Target(url: jwksURL)) != nil else {
+                throw ValidationError("--jwks-url must be an https:// URL: keys fetched in the clear could be anyone's")
+            }
+        }
+        guard jwksCaFile == nil || jwksURL != nil else { throw ValidationError("--jwks-ca-file goes with --jwks-url") }
+        guard jwksMinRefresh > 0 else { throw ValidationError("--jwks-min-refresh must be positive") }
         if let jwtSecret {
             do { _ = try JWTKeySet.hmacSecret(Array(jwtSecret.utf8), name: "--jwt-secret") } catch { throw ValidationError(error.description) }
         }
@@ -177,7 +194,7 @@ struct Serve: AsyncParsableCommand {
         }
         if !isDevMode {
             guard keySources > 0 else {
-                throw ValidationError("no JWT key: give --jwt-secret, --jwt-public-key or --jwks (or --dev to generate one for this run)")
+                throw ValidationError("no JWT key: give --jwt-secret, --jwt-public-key, --jwks or --jwks-url (or --dev to generate one for this run)")
             }
             guard apiKey != nil else {
                 throw ValidationError("no API key: give --api-key (or --dev to generate one for this run)")
@@ -192,7 +209,7 @@ struct Serve: AsyncParsableCommand {
     /// credential is configured, so that a forgotten one is an error, never a key in the log;
     /// and in a cluster, where each process would generate its own.
     var isDevMode: Bool {
-        dev || ([jwtSecret, jwtPublicKey, jwks, apiKey].allSatisfy { $0 == nil } && redisURL == nil)
+        dev || ([jwtSecret, jwtPublicKey, jwks, jwksURL, apiKey].allSatisfy { $0 == nil } && redisURL == nil)
     }
 
     func symbolList() throws -> [String] {
@@ -225,6 +242,8 @@ struct Serve: AsyncParsableCommand {
         // Prices, the broker's connections and the in-process feed run here, away from the client loops.
         let dispatchGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let dispatchLoop = dispatchGroup.next()
+        let jwksRefresher = try makeJWKSRefresher(store: verifier.keyStore, eventLoop: dispatchLoop, logger: logger)
+        jwksRefresher?.start()
         var limits = SessionLimits()
         limits.windowNanoseconds = UInt64(rateLimitWindow * 1e9)
         limits.suspensionNanoseconds = UInt64(rateLimitWindow * 1e9)
@@ -312,7 +331,10 @@ struct Serve: AsyncParsableCommand {
         let serviceGroup = ServiceGroup(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
         let reloads = Task { if let tls { await Self.reloadOnSIGHUP(tls, logger: logger) } }
-        defer { reloads.cancel() }
+        defer {
+            reloads.cancel()
+            jwksRefresher?.stop()
+        }
         try await serviceGroup.run()
         try await group.shutdownGracefully()
         try await dispatchGroup.shutdownGracefully()
@@ -352,6 +374,20 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
+    /// With `--jwks-url`: what keeps the verifier's keys fetched and fresh.
+    func makeJWKSRefresher(store: JWTKeyStore, eventLoop: EventLoop, logger: Logger) throws -> JWKSRefresher? {
+        guard let jwksURL else { return nil }
+        let target = try HTTPClient.Target(url: jwksURL)
+        let trust = HTTPClient.Trust(caFile: jwksCaFile)
+        var schedule = JWKSRefreshSchedule()
+        schedule.minimumInterval = .nanoseconds(Int64(jwksMinRefresh * 1e9))
+        return JWKSRefresher(store: store, schedule: schedule, eventLoop: eventLoop, logger: logger) {
+            let response = try await HTTPClient.request(target, method: .GET, headers: [("Accept", "application/json")], trust: trust)
+            guard response.status == 200 else { throw CLIError("\(jwksURL) answered \(response.status)") }
+            return JWKSRefresher.Fetched(keys: try JWTKeySet.parseJWKS(Array(response.body.utf8)), maxAge: response.maxAge)
+        }
+    }
+
     /// The verifier for the configured keys; with none, a random secret (dev mode), returned too.
     func makeVerifier() throws -> (JWTVerifier, devSecret: String?) {
         var keys = JWTKeySet()
@@ -364,6 +400,8 @@ struct Serve: AsyncParsableCommand {
         } else if let path = jwks {
             let bytes = try FileReader.readBytes(path, option: "--jwks")
             do { keys = try JWTKeySet.parseJWKS(bytes) } catch { throw CLIError("--jwks \(path): \(error)") }
+        } else if jwksURL != nil {
+            // Filled by the JWKS refresher once the gateway runs.
         } else {
             let secret = DevCredentials.randomSecret()
             keys.add(.hmac(Array(secret.utf8)))

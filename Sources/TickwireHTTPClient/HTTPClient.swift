@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import TickwireProtocol
 
 /// A minimal HTTP/1.1 client: one request per connection, over TLS for `https://`. Enough for
 /// `tickwire publish`, the load generator's publishers and a JWKS fetch; not a general-purpose
@@ -11,6 +12,16 @@ public enum HTTPClient {
         public var status: Int
         public var headers: HTTPHeaders
         public var body: String
+
+        /// How long the response may be reused, from `Cache-Control` (`no-cache` and `no-store`: 0).
+        public var maxAge: TimeAmount? {
+            let directives = headers["cache-control"].flatMap { $0.split(separator: ",") }.map { $0.trimmingWhitespace().lowercased() }
+            if directives.contains("no-cache") || directives.contains("no-store") { return .zero }
+            for directive in directives where directive.hasPrefix("max-age=") {
+                if let seconds = Int64(directive.dropFirst("max-age=".count)), seconds >= 0 { return .seconds(seconds) }
+            }
+            return nil
+        }
     }
 
     /// Which certificates an `https://` server may present.

@@ -41,8 +41,24 @@ enum TestKeys {
         }
     }
 
-    static func es256(_ claims: JSONObject) throws -> String {
-        try sign(claims, header: ["alg": "ES256"]) { Array(try p256.signature(for: SHA256.hash(data: $0)).rawRepresentation) }
+    static func es256(_ claims: JSONObject, kid: String? = nil) throws -> String {
+        var header: JSONObject = ["alg": "ES256"]
+        if let kid { header["kid"] = .string(kid) }
+        return try sign(claims, header: header) { Array(try p256.signature(for: SHA256.hash(data: $0)).rawRepresentation) }
+    }
+
+    /// The RSA public key as a JWK.
+    static func rsaJWK(kid: String) throws -> JSONValue {
+        let rsa = try TestKeys.rsa.publicKey.getKeyPrimitives()
+        return ["kty": "RSA", "kid": .string(kid), "use": "sig", "n": .string(Base64.encodeURL(rsa.modulus)),
+                "e": .string(Base64.encodeURL(rsa.publicExponent))]
+    }
+
+    /// The P-256 public key as a JWK.
+    static func p256JWK(kid: String) -> JSONValue {
+        let point = p256.publicKey.rawRepresentation
+        return ["kty": "EC", "crv": "P-256", "kid": .string(kid), "x": .string(Base64.encodeURL(point.prefix(32))),
+                "y": .string(Base64.encodeURL(point.suffix(32)))]
     }
 
     static func edDSA(_ claims: JSONObject) throws -> String {
@@ -152,12 +168,7 @@ struct JWTValidation {
     }
 
     @Test func aJWKSFileWithKeyIDs() async throws {
-        let rsa = try TestKeys.rsa.publicKey.getKeyPrimitives()
-        let p256 = TestKeys.p256.publicKey.rawRepresentation
-        let jwks: JSONValue = ["keys": [
-            ["kty": "RSA", "kid": "rsa-1", "use": "sig", "n": .string(Base64.encodeURL(rsa.modulus)), "e": .string(Base64.encodeURL(rsa.publicExponent))],
-            ["kty": "EC", "crv": "P-256", "kid": "ec-1", "x": .string(Base64.encodeURL(p256.prefix(32))), "y": .string(Base64.encodeURL(p256.suffix(32)))],
-        ]]
+        let jwks: JSONValue = ["keys": [try TestKeys.rsaJWK(kid: "rsa-1"), TestKeys.p256JWK(kid: "ec-1")]]
         let server = try await TestServer.start(["--feed", "none", "--jwks", try TestKeys.write(jwks.jsonText, name: "jwks.json")], credentials: .apiKeyOnly)
         #expect(try await outcome(server, TestKeys.rs256(TestKeys.validClaims(), kid: "rsa-1")) == "connected")
         #expect(try await outcome(server, TestKeys.rs256(TestKeys.validClaims(), kid: "ec-1")) == "INVALID_TOKEN")

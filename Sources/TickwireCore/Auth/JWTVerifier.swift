@@ -34,7 +34,7 @@ public enum TokenRejection: Error, Sendable, Equatable {
 /// Verifies JWTs synchronously (no actor hop on the connect path), with the
 /// algorithm chosen by the configured keys, never by the token alone.
 public struct JWTVerifier: Sendable {
-    public var keys: JWTKeySet
+    public let keyStore: JWTKeyStore
     public var issuer: String?
     public var audience: String?
     /// Tolerated clock difference, in milliseconds.
@@ -43,8 +43,14 @@ public struct JWTVerifier: Sendable {
     public static let maximumTokenLength = 8192
     public static let maximumSubjectLength = 128
 
+    /// Verifies with fixed keys.
     public init(keys: JWTKeySet, issuer: String? = nil, audience: String? = nil, leewaySeconds: Int = 30) {
-        self.keys = keys
+        self.init(keyStore: JWTKeyStore(keys), issuer: issuer, audience: audience, leewaySeconds: leewaySeconds)
+    }
+
+    /// Verifies with whatever keys `keyStore` holds at the time (a JWKS refreshed from a URL).
+    public init(keyStore: JWTKeyStore, issuer: String? = nil, audience: String? = nil, leewaySeconds: Int = 30) {
+        self.keyStore = keyStore
         self.issuer = issuer
         self.audience = audience
         self.leewayMilliseconds = Int64(leewaySeconds) * 1000
@@ -75,10 +81,17 @@ public struct JWTVerifier: Sendable {
         guard header["crit"] == nil else { throw .invalid("critical header extensions are not supported") }
         let keyID = header["kid"]?.stringValue
 
+        let keys = keyStore.keys
+        guard !keys.isEmpty else {
+            keyStore.unknownKeyIDSeen(keyID ?? "")
+            throw .invalid("no verification keys yet: the key set has not been fetched")
+        }
         let candidates: [JWTKeySet.Key]
         switch keys.candidates(algorithm: algorithm, keyID: keyID) {
         case .keys(let keys): candidates = keys
-        case .unknownKeyID: throw .invalid("unknown kid")
+        case .unknownKeyID:
+            keyStore.unknownKeyIDSeen(keyID ?? "")
+            throw .invalid("unknown kid")
         case .algorithmNotAccepted: throw .invalid("algorithm \(algorithm) is not accepted by this server")
         }
         let signingInput = Array(token.utf8.prefix(parts[0].count + 1 + parts[1].count))
