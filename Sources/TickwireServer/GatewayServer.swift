@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -50,16 +51,20 @@ public struct ServerConfiguration: Sendable {
 
 /// The gateway's listener: HTTP and WebSocket on one port, and the graceful
 /// shutdown that drains clients. A `Service` for ServiceLifecycle.
-public final class GatewayServer: Service, @unchecked Sendable {
+public final class GatewayServer: Service, Sendable {
     public let configuration: ServerConfiguration
     public let gateway: Gateway
     private let group: EventLoopGroup
     private let renderMetrics: @Sendable () -> [UInt8]
     private let logger: Logger
-    private var serverChannel: Channel?
-    private var metricsChannel: Channel?
+    private struct Listeners {
+        var server: Channel?
+        var metrics: Channel?
+    }
+    private let listeners = NIOLockedValueBox(Listeners())
+
     /// Where `/metrics` is served when it has a port of its own (the real port when `metricsPort` is 0).
-    public private(set) var metricsAddress: SocketAddress?
+    public var metricsAddress: SocketAddress? { listeners.withLockedValue { $0.metrics?.localAddress } }
 
     public init(
         configuration: ServerConfiguration, gateway: Gateway, group: EventLoopGroup,
@@ -118,7 +123,7 @@ public final class GatewayServer: Service, @unchecked Sendable {
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-        serverChannel = channel
+        listeners.withLockedValue { $0.server = channel }
         if let metricsPort = configuration.metricsPort {
             let metricsAPI = HTTPAPI(
                 gateway: gateway, apiKey: configuration.apiKey, renderMetrics: renderMetrics, echoEnabled: false,
@@ -132,8 +137,7 @@ public final class GatewayServer: Service, @unchecked Sendable {
                     }
                 }
                 .bind(host: configuration.metricsHost ?? configuration.host, port: metricsPort).get()
-            metricsChannel = metrics
-            metricsAddress = metrics.localAddress
+            listeners.withLockedValue { $0.metrics = metrics }
         }
         return channel.localAddress!
     }
@@ -176,7 +180,7 @@ public final class GatewayServer: Service, @unchecked Sendable {
 
     /// Serves until graceful shutdown (SIGTERM), then stops accepting, drains and returns.
     public func run() async throws {
-        if serverChannel == nil { _ = try await bind() }
+        if listeners.withLockedValue({ $0.server }) == nil { _ = try await bind() }
         try? await gracefulShutdown()
         await drain()
     }
@@ -186,7 +190,8 @@ public final class GatewayServer: Service, @unchecked Sendable {
         logger.info("shutting down: closing clients", metadata: [
             "connections": "\(count)", "drain_seconds": "\(configuration.drainDuration.nanoseconds / 1_000_000_000)",
         ])
-        try? await serverChannel?.close()
+        let listening = listeners.withLockedValue { $0 }
+        try? await listening.server?.close()
         await gateway.hub.goAway(over: configuration.drainDuration)
         // Wait for the close handshakes (each bounded by its own timeout).
         let deadline = NIODeadline.now() + configuration.closeHandshakeTimeout + .seconds(1)
@@ -194,7 +199,7 @@ public final class GatewayServer: Service, @unchecked Sendable {
             try? await Task.sleep(for: .milliseconds(50))
         }
         await gateway.broker.shutdown()
-        try? await metricsChannel?.close()
+        try? await listening.metrics?.close()
         logger.info("shutdown complete", metadata: ["remaining": "\(gateway.connectionCount)"])
     }
 }

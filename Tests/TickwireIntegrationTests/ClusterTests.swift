@@ -139,10 +139,11 @@ struct Cluster {
 
     @Test func eventsOlderThanTheRetentionAreTrimmedAndReportedAsNotRecovered() async throws {
         let redis = try await RedisServer.start()
-        let a = try await gateway(redis, ["--notification-ttl", "1"])
+        // 3 s: the newest event must outlive the connect and the replay on a loaded machine (1 s did not).
+        let a = try await gateway(redis, ["--notification-ttl", "3"])
         let first = try await a.publish(user: "lee", data: .notification("l1"))
         _ = try await a.publish(user: "lee", data: .notification("l2"))
-        try await Task.sleep(for: .milliseconds(1200))
+        try await Task.sleep(for: .milliseconds(3200))
         let third = try await a.publish(user: "lee", data: .notification("l3"))
         #expect(try redis.cli("XLEN", "notifications:stream:lee") == "1")
         let socket = try await a.connectReady(user: "lee")

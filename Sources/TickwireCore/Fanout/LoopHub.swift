@@ -4,11 +4,11 @@ import TickwireProtocol
 
 /// The subscriptions of the connections that live on one event loop.
 ///
-/// Everything but the inbox is touched only on `eventLoop`, so the hot path takes
-/// no lock per subscriber: a broadcast reaches this loop as one `Delivery` in the
-/// inbox, and one drain writes the shared frame to every local subscriber, then
-/// flushes each touched connection once.
-public final class LoopHub: @unchecked Sendable {
+/// Everything but the inbox is touched only on `eventLoop` (checked on each access), so the
+/// hot path takes no lock per subscriber: a broadcast reaches this loop as one `Delivery` in
+/// the inbox, and one drain writes the shared frame to every local subscriber, then flushes
+/// each touched connection once.
+public final class LoopHub: Sendable {
     public let eventLoop: EventLoop
     /// This loop's place in the hub, as the interest tracker knows it.
     let index: Int
@@ -16,18 +16,23 @@ public final class LoopHub: @unchecked Sendable {
     let metrics: GatewayMetrics
     let interest: InterestTracker
 
-    private var connections: [ObjectIdentifier: HubConnection] = [:]
-    private var priceSubscribers: [[ObjectIdentifier: HubConnection]]
-    private var userSubscribers: [String: [HubConnection]] = [:]
-    private var latest: [PriceUpdate?]
-    private var touched: [HubConnection] = []
+    /// What only `eventLoop` touches.
+    private struct Local {
+        var connections: [ObjectIdentifier: HubConnection] = [:]
+        var priceSubscribers: [[ObjectIdentifier: HubConnection]]
+        var userSubscribers: [String: [HubConnection]] = [:]
+        var latest: [PriceUpdate?]
+        /// Connections written to in the current drain, flushed at its end.
+        var touched: [HubConnection] = []
+        var sweepTask: RepeatedTask?
+    }
+    private let local: NIOLoopBoundBox<Local>
 
     private struct Inbox {
         var queued: LoopInbox
         var drainScheduled = false
     }
     private let inbox: NIOLockedValueBox<Inbox>
-    private var sweepTask: RepeatedTask?
 
     init(
         eventLoop: EventLoop, index: Int, symbols: SymbolTable, metrics: GatewayMetrics, interest: InterestTracker,
@@ -39,14 +44,12 @@ public final class LoopHub: @unchecked Sendable {
         self.symbols = symbols
         self.metrics = metrics
         self.interest = interest
-        self.priceSubscribers = Array(repeating: [:], count: symbols.count)
-        self.latest = Array(repeating: nil, count: symbols.count)
+        self.local = NIOLoopBoundBox.makeBoxSendingValue(
+            Local(priceSubscribers: Array(repeating: [:], count: symbols.count), latest: Array(repeating: nil, count: symbols.count)),
+            eventLoop: eventLoop)
     }
 
-    public var connectionCount: Int {
-        eventLoop.assertInEventLoop()
-        return connections.count
-    }
+    public var connectionCount: Int { local.value.connections.count }
 
     /// Deliveries waiting for the next drain (from any thread).
     var queuedDeliveries: Int { inbox.withLockedValue { $0.queued.depth } }
@@ -54,64 +57,56 @@ public final class LoopHub: @unchecked Sendable {
     // MARK: Registration (on the loop)
 
     public func register(_ connection: HubConnection) {
-        eventLoop.assertInEventLoop()
-        connections[ObjectIdentifier(connection)] = connection
+        local.value.connections[ObjectIdentifier(connection)] = connection
     }
 
     /// Removes the connection and all its subscriptions.
     public func unregister(_ connection: HubConnection, subscribedTo subscribed: SymbolSet, userID: String?) {
-        eventLoop.assertInEventLoop()
-        connections[ObjectIdentifier(connection)] = nil
+        local.value.connections[ObjectIdentifier(connection)] = nil
         removePriceSubscriptions(connection, Array(subscribed))
         if let userID { removeUser(connection, userID: userID) }
     }
 
     public func addPriceSubscriptions(_ connection: HubConnection, _ indices: [Int]) {
-        eventLoop.assertInEventLoop()
         let id = ObjectIdentifier(connection)
-        for symbol in indices where priceSubscribers[symbol].updateValue(connection, forKey: id) == nil {
-            if priceSubscribers[symbol].count == 1 { interest.change(.prices(symbol: symbols[symbol]), loop: index, active: true) }
+        for symbol in indices where local.value.priceSubscribers[symbol].updateValue(connection, forKey: id) == nil {
+            if local.value.priceSubscribers[symbol].count == 1 { interest.change(.prices(symbol: symbols[symbol]), loop: index, active: true) }
         }
     }
 
     public func removePriceSubscriptions(_ connection: HubConnection, _ indices: [Int]) {
-        eventLoop.assertInEventLoop()
         let id = ObjectIdentifier(connection)
-        for symbol in indices where priceSubscribers[symbol].removeValue(forKey: id) != nil {
-            if priceSubscribers[symbol].isEmpty { interest.change(.prices(symbol: symbols[symbol]), loop: index, active: false) }
+        for symbol in indices where local.value.priceSubscribers[symbol].removeValue(forKey: id) != nil {
+            if local.value.priceSubscribers[symbol].isEmpty { interest.change(.prices(symbol: symbols[symbol]), loop: index, active: false) }
         }
     }
 
     public func addUser(_ connection: HubConnection, userID: String) {
-        eventLoop.assertInEventLoop()
-        var list = userSubscribers[userID] ?? []
+        var list = local.value.userSubscribers[userID] ?? []
         guard !list.contains(where: { $0 === connection }) else { return }
         list.append(connection)
-        userSubscribers[userID] = list
+        local.value.userSubscribers[userID] = list
         if list.count == 1 { interest.change(.notifications(userID: userID), loop: index, active: true) }
     }
 
     public func removeUser(_ connection: HubConnection, userID: String) {
-        eventLoop.assertInEventLoop()
-        guard var list = userSubscribers[userID], let position = list.firstIndex(where: { $0 === connection }) else { return }
+        guard var list = local.value.userSubscribers[userID], let position = list.firstIndex(where: { $0 === connection }) else { return }
         list.remove(at: position)
         if list.isEmpty {
-            userSubscribers[userID] = nil
+            local.value.userSubscribers[userID] = nil
             interest.change(.notifications(userID: userID), loop: index, active: false)
         } else {
-            userSubscribers[userID] = list
+            local.value.userSubscribers[userID] = list
         }
     }
 
     /// The latest released price of each symbol that has one, in the given order.
     public func snapshot(_ indices: [Int]) -> [PriceUpdate] {
-        eventLoop.assertInEventLoop()
-        return indices.compactMap { latest[$0] }
+        return indices.compactMap { local.value.latest[$0] }
     }
 
     func seedLatest(_ prices: [(Int, PriceUpdate)]) {
-        eventLoop.assertInEventLoop()
-        for (index, price) in prices where latest[index] == nil { latest[index] = price }
+        for (index, price) in prices where local.value.latest[index] == nil { local.value.latest[index] = price }
     }
 
     // MARK: Delivery
@@ -137,7 +132,7 @@ public final class LoopHub: @unchecked Sendable {
                             droppedNotifications: batch.droppedNotifications)
         // First the users whose notification was dropped: nothing newer may reach them before the cut.
         for userID in batch.usersToCut {
-            for connection in userSubscribers[userID] ?? [] { connection.fellBehind() }
+            for connection in local.value.userSubscribers[userID] ?? [] { connection.fellBehind() }
         }
         var priceFrames = 0
         var notificationFrames = 0
@@ -147,8 +142,8 @@ public final class LoopHub: @unchecked Sendable {
         for item in batch.deliveries {
             switch item {
             case .price(let symbol, let price, let frame, let releasedAt):
-                latest[symbol] = price
-                let subscribers = priceSubscribers[symbol]
+                local.value.latest[symbol] = price
+                let subscribers = local.value.priceSubscribers[symbol]
                 guard !subscribers.isEmpty else { continue }
                 for connection in subscribers.values where connection.enqueueShared(frame, flush: flushEach) {
                     if !flushEach { markTouched(connection) }
@@ -156,7 +151,7 @@ public final class LoopHub: @unchecked Sendable {
                 }
                 metrics.recordPriceDelivery(since: releasedAt)
             case .notification(let userID, let id, let frame, let publishedAt):
-                guard let subscribers = userSubscribers[userID] else { continue }
+                guard let subscribers = local.value.userSubscribers[userID] else { continue }
                 for connection in subscribers where connection.enqueueNotification(id: id, frame: frame, flush: flushEach) {
                     if !flushEach { markTouched(connection) }
                     notificationFrames += 1
@@ -164,42 +159,41 @@ public final class LoopHub: @unchecked Sendable {
                 metrics.recordNotificationDelivery(since: publishedAt)
             }
         }
-        for connection in touched {
+        for connection in local.value.touched {
             connection.flushPending = false
             connection.flush()
         }
-        touched.removeAll(keepingCapacity: true)
+        local.value.touched.removeAll(keepingCapacity: true)
         metrics.countBroadcastFrames(prices: priceFrames, notifications: notificationFrames)
     }
 
     private func markTouched(_ connection: HubConnection) {
         if !connection.flushPending {
             connection.flushPending = true
-            touched.append(connection)
+            local.value.touched.append(connection)
         }
     }
 
     // MARK: Sweep and drain
 
     func startSweeping(every interval: TimeAmount) {
-        sweepTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [unowned self] _ in
+        local.value.sweepTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [unowned self] _ in
             let now = NIODeadline.now().uptimeNanoseconds
             let wallClock = Timestamp.now()
-            for connection in Array(connections.values) {
+            for connection in Array(local.value.connections.values) {
                 connection.sweep(now: now, wallClock: wallClock)
             }
         }
     }
 
     func stopSweeping() {
-        sweepTask?.cancel()
-        sweepTask = nil
+        local.value.sweepTask?.cancel()
+        local.value.sweepTask = nil
     }
 
     /// Closes every connection with 1001, spread evenly over `duration`.
     func goAway(over duration: TimeAmount) -> EventLoopFuture<Void> {
-        eventLoop.assertInEventLoop()
-        let victims = Array(connections.values)
+        let victims = Array(local.value.connections.values)
         let promise = eventLoop.makePromise(of: Void.self)
         guard !victims.isEmpty else {
             promise.succeed()

@@ -5,7 +5,7 @@ import TickwireProtocol
 /// and hands each released price to `release`. The gateway puts it between the
 /// broker and its clients (whatever a publisher does, a client never gets more than
 /// one price of a symbol per window: SC-004); `tickwire feed` puts it before publishing.
-public final class PriceGate: @unchecked Sendable {
+public final class PriceGate: Sendable {
     /// A price the window let through, with its symbol's index in the table and the moment it was
     /// let through: the hand-over waits for the end of the loop turn, the stamp does not.
     public struct Released: Sendable {
@@ -14,14 +14,18 @@ public final class PriceGate: @unchecked Sendable {
         public var releasedAt: Timestamp
     }
 
-    // Mutable state is confined to `eventLoop`.
     public let eventLoop: EventLoop
     private let symbols: SymbolTable
     private let release: @Sendable ([Released]) -> Void
-    private var windows: [PriceWindow]
-    /// Prices released in this event-loop turn, handed over together at its end: a feed that moves
-    /// many symbols at once reaches every subscriber in one batch (one flush per connection).
-    private var released: [Released] = []
+
+    private struct State {
+        var windows: [PriceWindow]
+        /// Prices released in this event-loop turn, handed over together at its end: a feed that moves
+        /// many symbols at once reaches every subscriber in one batch (one flush per connection).
+        var released: [Released] = []
+    }
+    /// Touched on `eventLoop` only (checked on every access).
+    private let state: NIOLoopBoundBox<State>
 
     /// `release` is called on `eventLoop` with the prices released in one loop turn.
     public init(
@@ -31,7 +35,9 @@ public final class PriceGate: @unchecked Sendable {
         self.eventLoop = eventLoop
         self.symbols = symbols
         self.release = release
-        self.windows = Array(repeating: PriceWindow(intervalNanoseconds: intervalNanoseconds), count: symbols.count)
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(
+            State(windows: Array(repeating: PriceWindow(intervalNanoseconds: intervalNanoseconds), count: symbols.count)),
+            eventLoop: eventLoop)
     }
 
     /// Offers prices from any thread, in one hop. Prices of symbols not in the table are ignored.
@@ -47,7 +53,7 @@ public final class PriceGate: @unchecked Sendable {
 
     private func offerOnLoop(_ price: PriceUpdate, index: Int) {
         let now = NIODeadline.now().uptimeNanoseconds
-        switch windows[index].offer(price, now: now) {
+        switch state.value.windows[index].offer(price, now: now) {
         case .release(let price):
             stage(price, index)
         case .hold(let deadline?):
@@ -60,22 +66,22 @@ public final class PriceGate: @unchecked Sendable {
     }
 
     private func windowOpened(index: Int) {
-        if let price = windows[index].windowOpened(now: NIODeadline.now().uptimeNanoseconds) {
+        if let price = state.value.windows[index].windowOpened(now: NIODeadline.now().uptimeNanoseconds) {
             stage(price, index)
         }
     }
 
     private func stage(_ price: PriceUpdate, _ index: Int) {
-        if released.isEmpty {
+        if state.value.released.isEmpty {
             // Tasks already queued on this loop (more offers) run first, then the batch goes out.
             eventLoop.execute { self.handOver() }
         }
-        released.append(Released(price: price, symbolIndex: index, releasedAt: .now()))
+        state.value.released.append(Released(price: price, symbolIndex: index, releasedAt: .now()))
     }
 
     private func handOver() {
-        let batch = released
-        released.removeAll(keepingCapacity: true)
+        let batch = state.value.released
+        state.value.released.removeAll(keepingCapacity: true)
         release(batch)
     }
 }
