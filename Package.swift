@@ -24,6 +24,11 @@ let package = Package(
     targets: [
         .target(name: "TickwireProtocol"),
         .target(
+            name: "TickwireWeb",
+            exclude: [],
+            resources: [.embedInCode("board.html"), .embedInCode("tickwire.js"), .embedInCode("tickwire.d.ts")]
+        ),
+        .target(
             name: "RESP",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -72,6 +77,7 @@ let package = Package(
             dependencies: [
                 "TickwireProtocol",
                 "TickwireCore",
+                "TickwireWeb",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every Tickwire test: unit and integration tests (Swift Testing, against real
-# `tickwire` and `redis-server` processes), the Autobahn WebSocket conformance suite
-# (kosoku) against /echo, and a small run of the load generator (500 clients, 10 s) so
-# it never rots. Prints one summary line at the end; exits non-zero if anything failed.
+# `tickwire` and `redis-server` processes), the JavaScript SDK's tests (node --test, the
+# price board in a real headless Chromium among them), the Autobahn WebSocket conformance
+# suite (kosoku) against /echo, and a small run of the load generator (500 clients, 10 s)
+# so it never rots. Prints one summary line at the end; exits non-zero if anything failed.
 #
-# Installs what it needs when missing: the kosoku runner from PyPI (pip), and
-# redis-server from Debian's packages (apt-get) for the cluster tests.
+# Installs what it needs when missing: the kosoku runner from PyPI (pip), and from Debian's
+# packages (apt-get) redis-server for the cluster tests and chromium-headless-shell for the
+# browser test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -15,6 +17,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
   log "redis-server is missing: installing it with apt-get"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
     || { echo "could not install redis-server"; exit 1; }
+fi
+if ! command -v chromium-headless-shell >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1; then
+  log "Chromium is missing: installing chromium-headless-shell with apt-get"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null) \
+    || { echo "could not install chromium-headless-shell"; exit 1; }
 fi
 if ! command -v kosoku >/dev/null 2>&1; then
   log "kosoku (Autobahn testsuite runner) is missing: installing it with pip"
@@ -51,6 +58,14 @@ swift test --skip-build 2>&1 | tee "$swift_log" | grep --line-buffered -E '✘|T
 swift_status=${PIPESTATUS[0]}  # read right after the pipeline: any later command resets it
 swift_line=$(grep -E 'Test run with [0-9]+ tests?' "$swift_log" | tail -n 1 | sed 's/^[^A-Za-z]*//')
 failed_tests=$(grep -E '^✘ Test .* failed after' "$swift_log" | grep -vc '^✘ Test run with' || true)
+
+log "JavaScript SDK (node --test, the board in headless Chromium)"
+js_log=$(mktemp)
+TICKWIRE_REQUIRE_BROWSER=1 node --experimental-websocket --test clients/js/test/*.test.mjs >"$js_log" 2>&1
+js_status=$?
+grep -E '^not ok|^# (tests|pass|fail|skipped|todo)|reconnection budget:' "$js_log" | sed 's/^/    /'
+js_line=$(awk '/^# tests/{t=$3} /^# pass/{p=$3} /^# fail/{f=$3} /^# skipped/{s=$3} END{printf "%s tests, %s passed, %s failed, %s skipped", t, p, f, s}' "$js_log")
+[ "$js_status" -eq 0 ] || grep -B2 -A20 '^not ok' "$js_log" | head -n 60
 
 log "Autobahn conformance (sections 1-7, 10) against /echo"
 autobahn_status=1
@@ -102,8 +117,9 @@ kill "$gateway_pid" 2>/dev/null; wait "$gateway_pid" 2>/dev/null
 elapsed=$(( $(date +%s) - started ))
 status=0
 [ "$swift_status" -eq 0 ] || status=1
+[ "$js_status" -eq 0 ] || status=1
 [ "$autobahn_status" -eq 0 ] || status=1
 [ "$bench_status" -eq 0 ] || status=1
 verdict=$([ $status -eq 0 ] && echo PASSED || echo FAILED)
-echo "TEST SUMMARY: $verdict in ${elapsed}s | swift: ${swift_line:-no result} (${failed_tests} failing) | autobahn: $autobahn_line | bench smoke: $bench_line"
+echo "TEST SUMMARY: $verdict in ${elapsed}s | swift: ${swift_line:-no result} (${failed_tests} failing) | js: $js_line | autobahn: $autobahn_line | bench smoke: $bench_line"
 exit $status

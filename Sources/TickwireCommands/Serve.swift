@@ -286,6 +286,7 @@ struct Serve: AsyncParsableCommand {
         serverConfiguration.conformanceEcho = conformanceEcho
         serverConfiguration.reusePort = reusePort
         serverConfiguration.tls = tls
+        serverConfiguration.devEndpoints = isDevMode
         serverConfiguration.metricsPort = metricsPort
         serverConfiguration.metricsHost = metricsHost
         serverConfiguration.listenBacklog = listenBacklog

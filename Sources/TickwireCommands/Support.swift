@@ -112,6 +112,7 @@ enum Banner {
                 "!! for this run only; tokens die with the process. Do not run this way in production.",
                 "  dev token for user \"demo\" (24 h): \(token)",
                 "  connect: \(ws)://\(shownHost):\(port)/ws?token=\(token)",
+                "  board:   \(http)://\(shownHost):\(port)/?token=\(token)",
             ]
         }
         if let generatedAPIKey {

@@ -41,6 +41,8 @@ public struct ServerConfiguration: Sendable {
     public var reusePort = false
     /// `wss://` and `https://` on the public port with this certificate (nil: plain `ws://` and `http://`).
     public var tls: ServerTLS?
+    /// Dev mode: `/api/v1/dev` and `/api/v1/dev/publish` (the board's publish-to-yourself form).
+    public var devEndpoints = false
     /// Serve `/metrics` (with `/healthz` and `/readyz`) on this port instead of the public one.
     public var metricsPort: Int?
     /// The address of the metrics listener (default: `host`).
@@ -84,7 +86,8 @@ public final class GatewayServer: Service, Sendable {
         let logger = self.logger
         let api = HTTPAPI(
             gateway: gateway, apiKey: configuration.apiKey, renderMetrics: renderMetrics,
-            echoEnabled: configuration.conformanceEcho, endpoints: .public(metrics: configuration.metricsPort == nil))
+            echoEnabled: configuration.conformanceEcho, endpoints: .public(metrics: configuration.metricsPort == nil),
+            devEndpoints: configuration.devEndpoints)
         let upgrader = WebSocketUpgrader(
             originPolicy: OriginPolicy(allowedOrigins: configuration.allowedOrigins),
             echoEnabled: configuration.conformanceEcho,

@@ -3,12 +3,14 @@ import NIOCore
 import NIOHTTP1
 import TickwireCore
 import TickwireProtocol
+import TickwireWeb
 
 /// A complete HTTP response.
 struct HTTPResponse: Sendable {
     var status: HTTPResponseStatus
     var contentType: String
     var body: [UInt8]
+    var cacheControl = "no-store"
     var extraHeaders: [(String, String)] = []
 
     static func json(_ status: HTTPResponseStatus, _ value: JSONValue) -> HTTPResponse {
@@ -48,6 +50,8 @@ struct HTTPAPI: Sendable {
     let renderMetrics: @Sendable () -> [UInt8]
     let echoEnabled: Bool
     var endpoints = Endpoints.public(metrics: true)
+    /// Dev mode: `/api/v1/dev` answers, and a signed-in user may publish to themselves (the board's form).
+    var devEndpoints = false
 
     func respond(to request: HTTPRequest) async -> HTTPResponse {
         let path = RequestTarget(request.head.uri).path
@@ -58,6 +62,11 @@ struct HTTPAPI: Sendable {
             break
         default:
             return .error(.notFound, code: "NOT_FOUND", "no such endpoint")
+        }
+        if request.head.method == .GET || request.head.method == .HEAD, case .public = endpoints,
+            let asset = WebAssets.asset(at: path)
+        {
+            return serve(asset, to: request.head)
         }
         switch (request.head.method, path) {
         case (.GET, "/healthz"), (.HEAD, "/healthz"):
@@ -74,6 +83,11 @@ struct HTTPAPI: Sendable {
             return await publish(request)
         case (.POST, "/api/v1/prices"):
             return await publishPrices(request)
+        case (.GET, "/api/v1/dev"), (.HEAD, "/api/v1/dev"):
+            return devEndpoints ? .json(.ok, ["dev": true]) : .error(.notFound, code: "NOT_FOUND", "dev mode is off")
+        case (.POST, "/api/v1/dev/publish"):
+            return devEndpoints
+                ? await publishToSelf(request) : .error(.notFound, code: "NOT_FOUND", "dev mode is off")
         case (.GET, "/ws"):
             return .error(.upgradeRequired, code: "UPGRADE_REQUIRED", "this endpoint speaks WebSocket only")
         case (.GET, "/echo") where echoEnabled:
@@ -109,6 +123,27 @@ struct HTTPAPI: Sendable {
         } catch {
             return .error(.badRequest, code: error.code.rawValue, error.message, field: error.details["field"]?.stringValue)
         }
+        return await publish(publication)
+    }
+
+    /// Dev mode only: `{"event","data"}` published to the user of the `Authorization: Bearer` token
+    /// (the board's form: a page must never hold the API key).
+    func publishToSelf(_ request: HTTPRequest) async -> HTTPResponse {
+        guard case .success(let token) = gateway.settings.verifier.verify(request.head.bearerCredential, now: .now()) else {
+            return .error(.unauthorized, code: "UNAUTHORIZED", "a valid user token is required: Authorization: Bearer JWT")
+        }
+        guard case .object(var body)? = try? JSONParser.parse(request.body) else {
+            return .error(.badRequest, code: "INVALID_MESSAGE", "the body must be a JSON object")
+        }
+        body["user_id"] = .string(token.subject)
+        do {
+            return await publish(try Publication(body))
+        } catch {
+            return .error(.badRequest, code: error.code.rawValue, error.message, field: error.details["field"]?.stringValue)
+        }
+    }
+
+    private func publish(_ publication: Publication) async -> HTTPResponse {
         do {
             let envelope = try await gateway.broker.publish(
                 notification: publication.kind, data: publication.data, userID: publication.userID)
@@ -154,6 +189,25 @@ struct HTTPAPI: Sendable {
             return .error(.serviceUnavailable, code: "BROKER_UNAVAILABLE", "could not publish: \(error)")
         }
         return .json(.ok, ["published": .number(String(prices.count))])
+    }
+
+    /// A built-in file, or `304` when the client's copy is current.
+    func serve(_ asset: WebAssets.Asset, to head: HTTPRequestHead) -> HTTPResponse {
+        var response = HTTPResponse(status: .ok, contentType: asset.contentType, body: asset.bytes, cacheControl: asset.cacheControl)
+        response.extraHeaders = [("ETag", asset.etag), ("X-Content-Type-Options", "nosniff")]
+        if asset.allowsAnyOrigin { response.extraHeaders.append(("Access-Control-Allow-Origin", "*")) }
+        if asset.path == WebAssets.board.path {
+            response.extraHeaders.append((
+                "Content-Security-Policy",
+                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+                    + "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"))
+        }
+        let validators = head.headers["if-none-match"].flatMap { $0.split(separator: ",") }.map { $0.trimmingWhitespace() }
+        if validators.contains(asset.etag) || validators.contains("W/" + asset.etag) || validators.contains("*") {
+            response.status = .notModified
+            response.body = []
+        }
+        return response
     }
 
     /// Compares the API key in constant time (through a MAC, so lengths leak nothing either).

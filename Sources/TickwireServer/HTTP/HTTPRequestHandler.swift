@@ -79,7 +79,7 @@ extension HTTPResponse {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.count))
-        headers.add(name: "Cache-Control", value: "no-store")
+        headers.add(name: "Cache-Control", value: cacheControl)
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         let keepAlive = request.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
