@@ -73,6 +73,22 @@ let package = Package(
             ]
         ),
         .target(
+            name: "TickwireMarketData",
+            dependencies: [
+                "TickwireProtocol",
+                "TickwireFeed",
+                "TickwireHTTPClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
             name: "TickwireServer",
             dependencies: [
                 "TickwireProtocol",
@@ -132,6 +148,7 @@ let package = Package(
                 "TickwireCore",
                 "TickwireServer",
                 "TickwireFeed",
+                "TickwireMarketData",
                 "TickwireRedis",
                 "TickwireHTTPClient",
                 "TickwireBench",
@@ -175,6 +192,19 @@ let package = Package(
             dependencies: ["TickwireWebSocket", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "TickwireCoreTests", dependencies: ["TickwireCore", "TickwireProtocol"]),
+        .testTarget(
+            name: "TickwireMarketDataTests",
+            dependencies: [
+                "TickwireMarketData",
+                "TickwireProtocol",
+                "TickwireTestSupport",
+                "TickwireWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "TickwireServerTests",
             dependencies: [

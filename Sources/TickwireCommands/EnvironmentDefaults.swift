@@ -46,8 +46,14 @@ enum EnvironmentDefaults {
         var isFlag: Bool
     }
 
-    /// The long names of a command's `@Option`s and `@Flag`s, read off a default instance.
-    static func options(of command: ParsableCommand.Type) -> [DeclaredOption] {
+    /// The long names of a command's `@Option`s and `@Flag`s, read off a default instance, and those of
+    /// its option groups.
+    static func options(of command: ParsableArguments.Type) -> [DeclaredOption] {
+        let groups = (command as? OptionGroups.Type)?.optionGroups ?? []
+        return declaredOptions(of: command) + groups.flatMap { declaredOptions(of: $0) }
+    }
+
+    static func declaredOptions(of command: ParsableArguments.Type) -> [DeclaredOption] {
         let instance = command.init()
         return Mirror(reflecting: instance).children.compactMap { child in
             guard let label = child.label, label.hasPrefix("_") else { return nil }
@@ -81,4 +87,9 @@ extension String {
     func replacingOccurrences(_ target: Character, with replacement: String) -> String {
         split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
     }
+}
+
+/// A command whose `@OptionGroup`s hold options too (reflection does not look inside them).
+protocol OptionGroups {
+    static var optionGroups: [ParsableArguments.Type] { get }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Logging
+import Metrics
+import Prometheus
 import NIOCore
 import NIOPosix
 import RESP
@@ -8,12 +10,15 @@ import TickwireCore
 import TickwireFeed
 import TickwireProtocol
 import TickwireRedis
+import TickwireServer
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-struct Feed: AsyncParsableCommand {
+struct Feed: AsyncParsableCommand, OptionGroups {
+    static let optionGroups: [ParsableArguments.Type] = [MarketDataOptions.self]
+
     static let configuration = CommandConfiguration(
         abstract: "Publish prices to a cluster through Redis. Run several: one leader publishes, the others stand by.",
         discussion: "Every option can also be set as TICKWIRE_<OPTION>; --redis-url also reads REDIS_URL."
@@ -25,8 +30,16 @@ struct Feed: AsyncParsableCommand {
     @Option(help: "Prefix for every Redis key and channel (the gateways' --redis-prefix).")
     var redisPrefix = ""
 
-    @Option(help: "Where prices come from: simulated.")
+    @Option(help: "Where prices come from, highest priority first: simulated, or any of coinbase, kraken, binance, coingecko-rest, coingecko-ws, replay:FILE (comma-separated).")
     var source = "simulated"
+
+    @OptionGroup var marketData: MarketDataOptions
+
+    @Option(help: "Serve /metrics and /healthz on this port (the feed serves no clients otherwise).")
+    var metricsPort: Int?
+
+    @Option(help: "Address for --metrics-port.")
+    var metricsHost = "0.0.0.0"
 
     @Option(help: "Comma-separated symbols to publish.")
     var symbols = SimulatedPriceSource.defaultSymbols.joined(separator: ",")
@@ -46,7 +59,8 @@ struct Feed: AsyncParsableCommand {
     func validate() throws {
         guard let redisURL else { throw ValidationError("--redis-url (or REDIS_URL) is required") }
         do { _ = try RedisConfiguration(url: redisURL) } catch { throw ValidationError("--redis-url: \(error)") }
-        guard source == "simulated" else { throw ValidationError("--source must be simulated") }
+        _ = try MarketDataOptions.parseSources(source, option: "--source")
+        guard metricsPort.map({ (0...65535).contains($0) }) ?? true else { throw ValidationError("--metrics-port must be 0 to 65535") }
         guard priceInterval >= 0 else { throw ValidationError("--price-interval must not be negative") }
         guard feedTick > 0 else { throw ValidationError("--feed-tick must be positive") }
         guard leaderTtl >= 1 else { throw ValidationError("--leader-ttl must be at least 1 second") }
@@ -61,7 +75,15 @@ struct Feed: AsyncParsableCommand {
     func run() async throws {
         let logger = Logging.bootstrap(level: Logger.Level(rawValue: logLevel)!)
         let symbols = try Symbol.parseList(symbols)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory.tickwire(registry: registry))
+        let source = try marketData.makeSource(
+            try MarketDataOptions.parseSources(self.source, option: "--source"), symbols: symbols, feedTick: feedTick, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        if let metricsPort {
+            let listener = try await MetricsListener.bind(host: metricsHost, port: metricsPort, group: group) { registry.emitToBuffer() }
+            StandardStream.write("metrics on http://\(Banner.shown(metricsHost)):\(listener.localAddress?.port ?? metricsPort)/metrics\n", to: 1)
+        }
         var brokerSettings = RedisBroker.Settings()
         brokerSettings.keys = RedisKeys(prefix: redisPrefix)
         let broker = RedisBroker(
@@ -71,7 +93,7 @@ struct Feed: AsyncParsableCommand {
         settings.priceInterval = .nanoseconds(Int64(priceInterval * 1e9))
         settings.leaderTTL = .nanoseconds(Int64(leaderTtl * 1e9))
         let feed = FeedService(
-            source: SimulatedPriceSource(tickInterval: .nanoseconds(Int64(feedTick * 1e9))), broker: broker,
+            source: source, broker: broker,
             lock: RedisLeaderLock(client: broker.client, key: brokerSettings.keys.feedLeader), settings: settings,
             eventLoop: group.next(), logger: logger)
         logger.info("feed starting", metadata: [

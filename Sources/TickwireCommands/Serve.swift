@@ -20,7 +20,9 @@ import Glibc
 import Darwin
 #endif
 
-struct Serve: AsyncParsableCommand {
+struct Serve: AsyncParsableCommand, OptionGroups {
+    static let optionGroups: [ParsableArguments.Type] = [MarketDataOptions.self]
+
     static let configuration = CommandConfiguration(
         abstract: "Run a gateway. With no options: one process, in-memory broker, simulated prices, dev token.",
         discussion: "Every option can also be set as TICKWIRE_<OPTION>, e.g. TICKWIRE_JWT_SECRET."
@@ -47,8 +49,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Comma-separated symbols this gateway serves.")
     var symbols = SimulatedPriceSource.defaultSymbols.joined(separator: ",")
 
-    @Option(help: "Price feed run inside this process: simulated or none. Default: simulated alone, none with --redis-url (run `tickwire feed`).")
+    @Option(help: "Price feed run inside this process: simulated, none, or real sources highest priority first (coinbase, kraken, binance, coingecko-rest, coingecko-ws, replay:FILE). Default: simulated alone, none with --redis-url (run `tickwire feed`).")
     var feed: String?
+
+    @OptionGroup var marketData: MarketDataOptions
 
     @Option(help: "Join a cluster through this Redis (redis://[:password@]host[:port][/db], rediss:// for TLS). Also REDIS_URL.")
     var redisURL: String?
@@ -151,9 +155,7 @@ struct Serve: AsyncParsableCommand {
         guard metricsPort.map({ (0...65535).contains($0) }) ?? true else { throw ValidationError("--metrics-port must be 0 to 65535") }
         guard metricsHost == nil || metricsPort != nil else { throw ValidationError("--metrics-host needs --metrics-port") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-        guard feed.map({ ["simulated", "none"].contains($0) }) ?? true else {
-            throw ValidationError("--feed must be simulated or none")
-        }
+        if let feed, feed != "none" { _ = try MarketDataOptions.parseSources(feed, option: "--feed") }
         if let redisURL {
             do { _ = try RedisConfiguration(url: redisURL) } catch { throw ValidationError("--redis-url: \(error)") }
         }
@@ -318,13 +320,16 @@ struct Serve: AsyncParsableCommand {
         ])
 
         var services: [any Service] = []
-        if (feed ?? (redisURL == nil ? "simulated" : "none")) == "simulated" {
+        let feedSources = feed ?? (redisURL == nil ? "simulated" : "none")
+        if feedSources != "none" {
+            let source = try marketData.makeSource(
+                try MarketDataOptions.parseSources(feedSources, option: "--feed"), symbols: symbols, feedTick: feedTick, logger: logger)
             var feedSettings = FeedService.Settings(symbols: symbols, holderID: FeedHolder.id())
             feedSettings.priceInterval = .nanoseconds(Int64(priceInterval * 1e9))
             // In a cluster, gateways that also run a feed elect one publisher among themselves.
             let lock = redis.map { RedisLeaderLock(client: $0.client, key: $0.settings.keys.feedLeader) }
             services.append(FeedService(
-                source: SimulatedPriceSource(tickInterval: .nanoseconds(Int64(feedTick * 1e9))), broker: broker,
+                source: source, broker: broker,
                 lock: lock, settings: feedSettings, eventLoop: dispatchLoop, logger: logger))
         }
         // Shut down in reverse order: the server drains its clients while prices still flow.

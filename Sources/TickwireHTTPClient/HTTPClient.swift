@@ -36,7 +36,7 @@ public enum HTTPClient {
         /// The system's trust store.
         public static let system = Trust()
 
-        func makeContext() throws -> NIOSSLContext {
+        public func makeContext() throws -> NIOSSLContext {
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.minimumTLSVersion = .tlsv12
             if let caFile { configuration.trustRoots = .file(caFile) }
