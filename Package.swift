@@ -176,7 +176,20 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
-        .target(name: "TickwireTestSupport", path: "Tests/TickwireTestSupport"),
+        .target(
+            name: "TickwireTestSupport",
+            dependencies: [
+                "TickwireProtocol",
+                "TickwireWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Tests/TickwireTestSupport"
+        ),
         .testTarget(
             name: "RESPTests",
             dependencies: [

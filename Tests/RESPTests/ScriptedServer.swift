@@ -53,7 +53,7 @@ final class ScriptedServer: Sendable {
                 case .bytes(let text):
                     context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text)), promise: nil)
                 case .bytesThenClose(let text):
-                    context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text))).whenComplete { _ in context.close(promise: nil) }
+                    context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
                 case .silence:
                     break
                 }

@@ -34,7 +34,8 @@ public struct BinanceCodec: WebSocketSourceCodec {
     }
 
     public var headers: [(String, String)] { [] }
-    public var idleTimeout: TimeAmount { .seconds(30) }
+    /// A connection silent this long is dead (the source's heartbeat or ping cadence, with margin).
+    public var idleTimeout: TimeAmount = .seconds(30)
     public func opening(for symbols: [String]) -> [String] { [] }
 
     public func read(_ message: String, symbols _: [String], received: Timestamp) -> [CodecOutput] {

@@ -31,8 +31,8 @@ public struct CoinGeckoStreamCodec: WebSocketSourceCodec {
 
     public func url(for symbols: [String]) -> WebSocketURL { base }
     public var headers: [(String, String)] { key.map { [("x-cg-pro-api-key", $0)] } ?? [] }
-    /// The server pings every 10 s.
-    public var idleTimeout: TimeAmount { .seconds(30) }
+    /// A connection silent this long is dead (the source's heartbeat or ping cadence, with margin).
+    public var idleTimeout: TimeAmount = .seconds(30)
     public func opening(for symbols: [String]) -> [String] { [] }
 
     public func read(_ message: String, symbols requested: [String], received: Timestamp) -> [CodecOutput] {

@@ -26,7 +26,8 @@ public struct CoinbaseCodec: WebSocketSourceCodec {
 
     public func url(for symbols: [String]) -> WebSocketURL { base }
     public var headers: [(String, String)] { [] }
-    public var idleTimeout: TimeAmount { .seconds(10) }
+    /// A connection silent this long is dead (the source's heartbeat or ping cadence, with margin).
+    public var idleTimeout: TimeAmount = .seconds(10)
 
     public func opening(for symbols: [String]) -> [String] {
         let ids = symbols.compactMap { products[$0] }.map { JSONValue.string($0) }

@@ -2,13 +2,15 @@ import DequeModule
 import NIOConcurrencyHelpers
 
 /// A queue that one test task reads with a deadline while NIO threads write to it.
-final class Mailbox<Item: Sendable>: @unchecked Sendable {
+public final class Mailbox<Item: Sendable>: @unchecked Sendable {
     private let lock = NIOLock()
     private var items: Deque<Item> = []
     private var waiter: (id: Int, continuation: CheckedContinuation<Item?, Never>)?
     private var nextWaiterID = 0
 
-    func push(_ item: Item) {
+    public init() {}
+
+    public func push(_ item: Item) {
         lock.lock()
         if let waiter {
             self.waiter = nil
@@ -21,7 +23,7 @@ final class Mailbox<Item: Sendable>: @unchecked Sendable {
     }
 
     /// The next item, or nil when none arrives within `timeout`.
-    func next(timeout: Duration) async -> Item? {
+    public func next(timeout: Duration) async -> Item? {
         await withCheckedContinuation { continuation in
             lock.lock()
             if let item = items.popFirst() {
@@ -47,5 +49,5 @@ final class Mailbox<Item: Sendable>: @unchecked Sendable {
         }
     }
 
-    var count: Int { lock.withLock { items.count } }
+    public var count: Int { lock.withLock { items.count } }
 }
