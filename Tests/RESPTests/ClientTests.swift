@@ -97,8 +97,8 @@ struct RedisConnections {
     }
 
     @Test func tlsWithATrustedCertificateAuthority() async throws {
-        let authority = try TestCertificateAuthority()
-        let server = try authority.issue("redis")
+        let authority = try await TestCertificateAuthority()
+        let server = try await authority.issue("redis")
         let tlsPort = try FreePort.find()
         let redis = try await RedisServer.start(arguments: [
             "--tls-port", String(tlsPort), "--tls-cert-file", server.certificatePath,

@@ -277,7 +277,7 @@ struct RedisFaults {
     @Test func aFrozenRedisIsNoticedByTheLivenessProbe() async throws {
         let redis = try await RedisServer.start()
         let a = try await TestServer.start(["--redis-url", redis.url])
-        try await eventually("ready") { try await a.http("GET", "/readyz").status == 200 }
+        try await eventually(timeout: .seconds(15), "ready") { try await a.http("GET", "/readyz").status == 200 }
         redis.pause()
         let frozen = ContinuousClock.now
         try await eventually(timeout: .seconds(8), "not ready while Redis is frozen") { try await a.http("GET", "/readyz").status == 503 }

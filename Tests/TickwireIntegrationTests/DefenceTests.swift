@@ -43,8 +43,9 @@ struct ConnectionDefences {
     @Test func aKeptAliveConnectionIsClosedWhenIdle() async throws {
         let server = try await TestServer.start(Self.quick)
         let socket = try await RawSocket.connect(port: server.port)
-        try await socket.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        // Before the send: the server's idle clock starts later than this, never earlier.
         let start = ContinuousClock.now
+        try await socket.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         let text = try await socket.readUntilClosed(timeout: .seconds(10))
         #expect(text.hasPrefix("HTTP/1.1 200"))
         #expect(ContinuousClock.now - start >= .seconds(3.5), "kept alive for the idle timeout, not closed at once")

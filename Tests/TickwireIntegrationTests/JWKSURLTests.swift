@@ -7,8 +7,8 @@ import TickwireProtocol
 struct JWKSFromAURL {
     let authority: TestCertificateAuthority
 
-    init() throws {
-        authority = try TestCertificateAuthority()
+    init() async throws {
+        authority = try await TestCertificateAuthority()
     }
 
     func document(_ keys: [JSONValue]) -> String { JSONValue.object(["keys": .array(keys)]).jsonText }
@@ -27,7 +27,7 @@ struct JWKSFromAURL {
 
     @Test func keysComeFromTheURLAndFollowARotation() async throws {
         let jwks = try await TestJWKSServer.start(
-            certificate: try authority.issue("idp"),
+            certificate: try await authority.issue("idp"),
             serving: .init(body: document([try TestKeys.rsaJWK(kid: "rsa-1")]), cacheControl: "public, max-age=3600"))
         let server = try await gateway(jwks)
         try await eventually("the key set is fetched at start") {
@@ -45,7 +45,7 @@ struct JWKSFromAURL {
 
     @Test func maxAgeSetsTheRefreshAndAFailedOneKeepsTheLastGoodKeys() async throws {
         let jwks = try await TestJWKSServer.start(
-            certificate: try authority.issue("idp"),
+            certificate: try await authority.issue("idp"),
             serving: .init(body: document([try TestKeys.rsaJWK(kid: "rsa-1")]), cacheControl: "max-age=1"))
         let server = try await gateway(jwks)
         try await eventually("refetched on max-age") { jwks.requestCount >= 3 }
@@ -59,7 +59,7 @@ struct JWKSFromAURL {
     /// The gateway starts without its keys; tokens are refused until the provider answers.
     @Test func theGatewayStartsBeforeTheKeysArrive() async throws {
         let jwks = try await TestJWKSServer.start(
-            certificate: try authority.issue("idp"), serving: .init(status: .serviceUnavailable, body: "down"))
+            certificate: try await authority.issue("idp"), serving: .init(status: .serviceUnavailable, body: "down"))
         let server = try await gateway(jwks)
         #expect(try await outcome(server, TestKeys.rs256(TestKeys.validClaims(), kid: "rsa-1")) == "INVALID_TOKEN")
         jwks.serve(.init(body: document([try TestKeys.rsaJWK(kid: "rsa-1")])))

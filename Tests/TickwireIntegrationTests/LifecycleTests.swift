@@ -105,24 +105,8 @@ struct Lifecycle {
 
 @Suite(.timeLimit(.minutes(1)))
 struct CommandLine {
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = TestServer.binary
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TICKWIRE_") }
-        env.merge(environment) { $1 }
-        process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let status = try ChildProcess.waitForExitBlocking(process)
-        return (
-            status,
-            String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-            String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        )
+    func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await TestProcess.run(nil, arguments, environment: environment)
     }
 
     @Test(arguments: [
@@ -131,23 +115,23 @@ struct CommandLine {
         ["serve", "--symbols", "BTC,NOT-A-SYMBOL"], ["serve", "--jwt-secret", "a", "--jwks", "b"],
         ["token", "--sub", "alice"], ["nonsense"],
     ])
-    func badInvocationsPrintOneLineAndFail(_ arguments: [String]) throws {
-        let result = try run(arguments)
+    func badInvocationsPrintOneLineAndFail(_ arguments: [String]) async throws {
+        let result = try await run(arguments)
         #expect(result.status != 0)
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1, "\(result.stderr)")
         #expect(lines.first?.hasPrefix("tickwire: error: ") == true)
     }
 
-    @Test func aPEMThatIsNotAKeyIsAOneLineError() throws {
+    @Test func aPEMThatIsNotAKeyIsAOneLineError() async throws {
         let path = try TestKeys.write("hello", name: "junk.pem")
-        let result = try run(["serve", "--jwt-public-key", path, "--api-key", TestServer.apiKey])
+        let result = try await run(["serve", "--jwt-public-key", path, "--api-key", TestServer.apiKey])
         #expect(result.status != 0)
         #expect(result.stderr.contains("--jwt-public-key") && result.stderr.split(separator: "\n").count == 1)
     }
 
     @Test func tokenPrintsAnHS256TokenTheGatewayAccepts() async throws {
-        let result = try run(["token", "--secret", TestServer.jwtSecret, "--sub", "cli-user", "--ttl", "120"])
+        let result = try await run(["token", "--secret", TestServer.jwtSecret, "--sub", "cli-user", "--ttl", "120"])
         #expect(result.status == 0)
         let token = result.stdout.trimmingWhitespace()
         #expect(token.split(separator: ".").count == 3)
@@ -170,7 +154,7 @@ struct CommandLine {
         #expect(try await socket.nextEvent().errorCode == "UNKNOWN_SYMBOL")
         // TICKWIRE_HEARTBEAT_TIMEOUT
         #expect(try await socket.expectClose(timeout: .seconds(8)) == 4008)
-        let token = try run(["token", "--sub", "env-user"], environment: ["TICKWIRE_JWT_SECRET": "environment-secret-0123456789abcdef"])
+        let token = try await run(["token", "--sub", "env-user"], environment: ["TICKWIRE_JWT_SECRET": "environment-secret-0123456789abcdef"])
         #expect(token.status == 0 && token.stdout.split(separator: ".").count == 3)
     }
 

@@ -8,8 +8,8 @@ import TickwireProtocol
 struct TLS {
     let authority: TestCertificateAuthority
 
-    init() throws {
-        authority = try TestCertificateAuthority()
+    init() async throws {
+        authority = try await TestCertificateAuthority()
     }
 
     func start(_ certificate: TestCertificateAuthority.Issued, _ extra: [String] = []) async throws -> TestServer {
@@ -26,22 +26,22 @@ struct TLS {
 
     /// What `openssl s_client` sees of a TLS handshake with the gateway (`-brief` output, and the
     /// server certificate's serial number).
-    func handshake(port: Int, _ options: [String] = []) throws -> (status: Int32, output: String) {
-        try TestCertificateAuthority.openssl(
+    func handshake(port: Int, _ options: [String] = []) async throws -> (status: Int32, output: String) {
+        try await TestCertificateAuthority.openssl(
             ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-CAfile", authority.certificatePath,
              "-verify_return_error"] + options,
             input: "")
     }
 
-    func servedSerial(port: Int) throws -> String {
-        let session = try handshake(port: port)
-        return try TestCertificateAuthority.openssl(["x509", "-noout", "-serial"], input: session.output).output.trimmingWhitespace()
+    func servedSerial(port: Int) async throws -> String {
+        let session = try await handshake(port: port)
+        return try await TestCertificateAuthority.openssl(["x509", "-noout", "-serial"], input: session.output).output.trimmingWhitespace()
     }
 
     /// A browser-like client (Node's WebSocket, no SDK) over wss, and a publish over https with
     /// `tickwire publish --ca-file`: both on the one port.
     @Test func wssAndHTTPSShareThePort() async throws {
-        let server = try await start(try authority.issue("server"))
+        let server = try await start(try await authority.issue("server"))
         #expect(server.stdout.contains("listening on wss://"))
         let script = """
             const ws = new WebSocket(process.argv[1]);
@@ -72,36 +72,36 @@ struct TLS {
     }
 
     @Test func onlyTLS12And13AndSessionsResume() async throws {
-        let server = try await start(try authority.issue("server"))
-        #expect(try handshake(port: server.port, ["-tls1_1"]).status != 0)
-        #expect(try handshake(port: server.port, ["-tls1_2"]).output.contains("TLSv1.2"))
-        #expect(try handshake(port: server.port, ["-tls1_3"]).output.contains("TLSv1.3"))
+        let server = try await start(try await authority.issue("server"))
+        #expect(try await handshake(port: server.port, ["-tls1_1"]).status != 0)
+        #expect(try await handshake(port: server.port, ["-tls1_2"]).output.contains("TLSv1.2"))
+        #expect(try await handshake(port: server.port, ["-tls1_3"]).output.contains("TLSv1.3"))
         let session = authority.directory + "/session.pem"
-        let first = try handshake(port: server.port, ["-tls1_2", "-sess_out", session])
+        let first = try await handshake(port: server.port, ["-tls1_2", "-sess_out", session])
         #expect(first.output.contains("New, TLSv1.2"), "\(first.output)")
-        let second = try handshake(port: server.port, ["-tls1_2", "-sess_in", session])
+        let second = try await handshake(port: server.port, ["-tls1_2", "-sess_in", session])
         #expect(second.output.contains("Reused, TLSv1.2"), "a ticket resumes the session: \(second.output)")
     }
 
     /// Certificate rotation: SIGHUP reads the files again; connections opened before keep going.
     @Test func sighupReloadsTheCertificateWithoutDroppingConnections() async throws {
-        let first = try authority.issue("first", serial: 1)
+        let first = try await authority.issue("first", serial: 1)
         let live = TestCertificateAuthority.Issued(
             certificatePath: authority.directory + "/live.pem", keyPath: authority.directory + "/live.key")
         try FileManager.default.copyItem(atPath: first.certificatePath, toPath: live.certificatePath)
         try FileManager.default.copyItem(atPath: first.keyPath, toPath: live.keyPath)
         let server = try await start(live)
-        #expect(try servedSerial(port: server.port) == "serial=01")
+        #expect(try await servedSerial(port: server.port) == "serial=01")
         let before = try await TestWebSocket.connect(port: server.port, token: Tokens.make(subject: "alice"), tls: try trustingContext())
         #expect(try await before.nextEvent().name == "connected")
 
-        let second = try authority.issue("second", serial: 2)
+        let second = try await authority.issue("second", serial: 2)
         for (source, target) in [(second.certificatePath, live.certificatePath), (second.keyPath, live.keyPath)] {
             try FileManager.default.removeItem(atPath: target)
             try FileManager.default.copyItem(atPath: source, toPath: target)
         }
         server.signal(SIGHUP)
-        try await eventually("new handshakes get the new certificate") { try servedSerial(port: server.port) == "serial=02" }
+        try await eventually("new handshakes get the new certificate") { try await servedSerial(port: server.port) == "serial=02" }
         #expect(server.stderr.contains("TLS certificate reloaded"))
 
         try await before.send(#"{"action":"ping"}"#)
@@ -111,7 +111,7 @@ struct TLS {
     }
 
     @Test func anExpiredCertificateIsRefusedByClientsAndLogged() async throws {
-        let server = try await start(try authority.issue("expired", validDays: -1))
+        let server = try await start(try await authority.issue("expired", validDays: -1))
         try await eventually("the gateway warns") { server.stderr.contains("TLS certificate has expired") }
         let curl = try await TestProcess.run("curl", [
             "-sS", "--cacert", authority.certificatePath, "https://localhost:\(server.port)/healthz",
@@ -124,8 +124,8 @@ struct TLS {
     }
 
     @Test func certificateFilesThatCannotBeUsedStopTheStartWithOneLine() async throws {
-        let issued = try authority.issue("server")
-        let other = try authority.issue("other")
+        let issued = try await authority.issue("server")
+        let other = try await authority.issue("other")
         for (certificate, key, expected) in [
             ("/does/not/exist.pem", issued.keyPath, "cannot read the certificate chain"),
             (issued.certificatePath, "/does/not/exist.key", "cannot read the private key"),
