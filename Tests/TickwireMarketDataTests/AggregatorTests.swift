@@ -73,13 +73,14 @@ import TickwireProtocol
             let output = feed.received([quote("coinbase", price)], now: 1)
             #expect(output.prices.isEmpty && output.rejected.first?.reason == .notPositive)
         }
-        #expect(feed.received([quote("coinbase", "1000.01")], now: 2).rejected.first?.reason == .jump)
-        #expect(feed.received([quote("coinbase", "9.99")], now: 3).rejected.first?.reason == .jump)
-        #expect(published(feed.received([quote("coinbase", "101")], now: 4).prices) == ["coinbase 101.00"])
+        for (now, price) in [(2, "1000"), (3, "10"), (4, "1000.01"), (5, "9.99")] as [(UInt64, String)] {
+            #expect(feed.received([quote("coinbase", price)], now: now).rejected.first?.reason == .jump, "\(price) is 10x")
+        }
+        #expect(published(feed.received([quote("coinbase", "101")], now: 6).prices) == ["coinbase 101.00"])
         // Three quotes in a row at the new level: a real move (or a redenomination), accepted.
-        #expect(feed.received([quote("coinbase", "2000")], now: 5).rejected.count == 1)
-        #expect(feed.received([quote("coinbase", "2001")], now: 6).rejected.count == 1)
-        #expect(published(feed.received([quote("coinbase", "2002")], now: 7).prices) == ["coinbase 2002.00"])
+        #expect(feed.received([quote("coinbase", "2000")], now: 7).rejected.count == 1)
+        #expect(feed.received([quote("coinbase", "2001")], now: 8).rejected.count == 1)
+        #expect(published(feed.received([quote("coinbase", "2002")], now: 9).prices) == ["coinbase 2002.00"])
     }
 
     @Test func medianModeIgnoresAnOutlier() {

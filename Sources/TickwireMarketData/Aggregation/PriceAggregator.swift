@@ -11,7 +11,7 @@ import TickwireProtocol
 ///   `maximumDeviation` away from it.
 /// - When no source is fresh, the last price is published once more with `stale: true`; the
 ///   next fresh quote clears it.
-/// - A quote that is not positive, or 10x away from its source's last one, is dropped and
+/// - A quote that is not positive, or 10x or more away from its source's last one, is dropped and
 ///   reported (`Output.rejected`); a jump that three quotes in a row confirm is a real move.
 public struct PriceAggregator: Sendable {
     public enum Mode: Sendable, Equatable {
@@ -36,7 +36,7 @@ public struct PriceAggregator: Sendable {
     public enum Rejection: String, Sendable, Equatable {
         /// Zero or negative.
         case notPositive = "not_positive"
-        /// More than 10x up or down from the source's last quote, unconfirmed.
+        /// 10x or more up or down from the source's last quote, unconfirmed.
         case jump
     }
 
@@ -122,7 +122,7 @@ public struct PriceAggregator: Sendable {
         guard !quote.price.isNegative, !quote.price.isZero else { return .notPositive }
         guard let last = states[quote.symbol]?.latest[quote.source]?.quote.price else { return nil }
         let ten = DecimalNumber(10)
-        guard quote.price > last * ten || quote.price * ten < last else {
+        guard quote.price >= last * ten || quote.price * ten <= last else {
             states[quote.symbol]?.suspects[quote.source] = nil
             return nil
         }
