@@ -149,4 +149,29 @@ struct Sources {
         #expect(gaps[0] >= .milliseconds(380), "longer than the poll interval: \(gaps)")
         #expect(gaps[1] >= .milliseconds(780), "backing off: \(gaps)")
     }
+
+    @Test func replayPlaysItsTicksWithTheirSpacingThenDisconnects() async throws {
+        let text = """
+            {"symbol":"BTC","price_usd":"67187.33589365","price_change_24h":"1.20","volume_24h":"1000","timestamp":"2026-12-02T10:00:00Z"}
+            {"symbol":"ETH","price_usd":"3200.5","timestamp":"2026-12-02T10:00:00.300Z"}
+            {"symbol":"BTC","price_usd":"67190","timestamp":"2026-12-02T10:00:00.600Z"}
+            """
+        let source = try ReplaySource(path: "ticks.jsonl", text: text)
+        #expect(source.mappable(["BTC", "ETH", "SOL"]) == ["BTC", "ETH"])
+        let (events, task) = run(source, symbols: ["BTC"])
+        defer { task.cancel() }
+        let start = ContinuousClock.now
+        #expect(prices(try await expect(events, "the first tick") { !prices($0).isEmpty }) == ["BTC 67187.33589365"])
+        #expect(prices(try await expect(events, "the second BTC tick") { !prices($0).isEmpty }) == ["BTC 67190"], "ETH is not wanted")
+        #expect(ContinuousClock.now - start >= .milliseconds(550), "played with the file's spacing")
+        _ = try await expect(events, "the end of the file", isDisconnected)
+    }
+
+    @Test func aReplayFileWithABadLineIsRefusedNamingTheLine() {
+        let error = #expect(throws: ReplaySource.Unreadable.self) {
+            try ReplaySource(path: "ticks.jsonl", text: #"{"symbol":"BTC","price_usd":"1"}"# + "\nnot json\n")
+        }
+        #expect(error?.description.hasPrefix("ticks.jsonl line 2 ") == true, "\(String(describing: error))")
+        #expect((try? ReplaySource(path: "empty.jsonl", text: "\n")) == nil, "no ticks")
+    }
 }
