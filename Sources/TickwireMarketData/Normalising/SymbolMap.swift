@@ -28,6 +28,29 @@ public struct SymbolMap: Sendable, Equatable {
         rows[symbol]?[column]
     }
 
+    /// One source's names both ways: what to ask it for, and whose price its answer is.
+    public struct Names: Sendable {
+        /// Symbol to the source's name.
+        public fileprivate(set) var bySymbol: [String: String] = [:]
+        /// The source's name to the symbol.
+        public fileprivate(set) var symbolByName: [String: String] = [:]
+
+        /// The source's names for `symbols` it lists, in order.
+        public func names(of symbols: [String]) -> [String] { symbols.compactMap { bySymbol[$0] } }
+    }
+
+    /// `column`'s names, each passed through `normalise` (Binance's streams are lower case,
+    /// whatever case the map's row has).
+    public func names(in column: Column, normalise: (String) -> String = { $0 }) -> Names {
+        var names = Names()
+        for (symbol, row) in rows {
+            guard let name = row[column].map(normalise) else { continue }
+            names.bySymbol[symbol] = name
+            names.symbolByName[name] = symbol
+        }
+        return names
+    }
+
     /// Reads the CSV table; the header names the columns (in any order, `symbol` first).
     public init(csv text: String) throws(ParseError) {
         var lines = text.split(whereSeparator: \.isNewline).enumerated()

@@ -11,26 +11,17 @@ public struct BinanceCodec: WebSocketSourceCodec {
     /// A connection carries at most this many streams.
     public static let maximumStreams = 1024
     let base: WebSocketURL
-    let streams: [String: String]
-    let symbols: [String: String]
+    let names: SymbolMap.Names
 
     public init(url: WebSocketURL, symbolMap: SymbolMap) {
         self.base = url
-        var streams: [String: String] = [:]
-        var symbols: [String: String] = [:]
-        for (symbol, row) in symbolMap.rows {
-            guard let pair = row[.binance]?.lowercased() else { continue }
-            streams[symbol] = pair
-            symbols[pair.uppercased()] = symbol
-        }
-        self.streams = streams
-        self.symbols = symbols
+        self.names = symbolMap.names(in: .binance) { $0.lowercased() }
     }
 
     public func url(for symbols: [String]) -> WebSocketURL {
-        let names = symbols.compactMap { streams[$0] }.map { "\($0)@ticker" }.joined(separator: "/")
+        let streams = names.names(of: symbols).map { "\($0)@ticker" }.joined(separator: "/")
         let prefix = base.target == "/" ? "" : base.target
-        return base.with(target: "\(prefix)/stream?streams=\(names)")
+        return base.with(target: "\(prefix)/stream?streams=\(streams)")
     }
 
     public var headers: [(String, String)] { [] }
@@ -48,7 +39,7 @@ public struct BinanceCodec: WebSocketSourceCodec {
         }
         switch data["e"]?.stringValue {
         case "24hrTicker":
-            guard let pair = data["s"]?.stringValue, let symbol = symbols[pair.uppercased()], let price = data["c"]?.decimal else {
+            guard let pair = data["s"]?.stringValue, let symbol = names.symbolByName[pair.lowercased()], let price = data["c"]?.decimal else {
                 return [.unreadable("binance: a ticker without symbol or last price: \(message.prefix(200))")]
             }
             let time = data["E"]?.decimal.flatMap { Int64($0.plain) }.map { Timestamp(millisecondsSinceEpoch: $0) } ?? received

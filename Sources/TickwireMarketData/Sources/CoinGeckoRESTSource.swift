@@ -103,13 +103,12 @@ public struct CoinGeckoRESTSource: MarketDataSource {
     /// `{"bitcoin":{"usd":67187.3358936566,"usd_24h_vol":...,"usd_24h_change":3.63,"last_updated_at":1711356300}}`.
     static func read(_ body: String, symbols symbolMap: SymbolMap, received: Timestamp) -> (quotes: [Quote], problems: [String]) {
         guard let object = ProviderMessage.object(body) else { return ([], ["coingecko-rest: not JSON: \(body.prefix(200))"]) }
-        var bySymbol: [String: String] = [:]
-        for (symbol, row) in symbolMap.rows { if let coin = row[.coingecko] { bySymbol[coin] = symbol } }
+        let symbolByCoin = symbolMap.names(in: .coingecko).symbolByName
         var quotes: [Quote] = []
         var problems: [String] = []
         for member in object.members {
             let coin = member.key
-            guard let symbol = bySymbol[coin], let entry = member.value.objectValue else { continue }
+            guard let symbol = symbolByCoin[coin], let entry = member.value.objectValue else { continue }
             guard let price = entry["usd"]?.decimal else {
                 problems.append("coingecko-rest: no usd price for \(coin)")
                 continue

@@ -12,21 +12,12 @@ public struct CoinGeckoStreamCodec: WebSocketSourceCodec {
     static let identifier = #"{"channel":"CGSimplePrice"}"#
     let base: WebSocketURL
     let key: String?
-    let coins: [String: String]
-    let symbols: [String: String]
+    let names: SymbolMap.Names
 
     public init(url: WebSocketURL, key: String?, symbolMap: SymbolMap) {
         self.base = url
         self.key = key
-        var coins: [String: String] = [:]
-        var symbols: [String: String] = [:]
-        for (symbol, row) in symbolMap.rows {
-            guard let coin = row[.coingecko] else { continue }
-            coins[symbol] = coin
-            symbols[coin] = symbol
-        }
-        self.coins = coins
-        self.symbols = symbols
+        self.names = symbolMap.names(in: .coingecko)
     }
 
     public func url(for symbols: [String]) -> WebSocketURL { base }
@@ -45,7 +36,7 @@ public struct CoinGeckoStreamCodec: WebSocketSourceCodec {
         case "welcome":
             return [.reply(JSONValue.object(["command": "subscribe", "identifier": .string(Self.identifier)]).jsonText)]
         case "confirm_subscription":
-            let ids = requested.compactMap { coins[$0] }.map { JSONValue.string($0) }
+            let ids = names.names(of: requested).map { JSONValue.string($0) }
             let data = JSONValue.object(["coin_id": .array(ids), "vs_currencies": ["usd"], "action": "set_tokens"]).jsonText
             return [.reply(JSONValue.object(["command": "message", "identifier": .string(Self.identifier), "data": .string(data)]).jsonText)]
         case "reject_subscription":
@@ -63,7 +54,7 @@ public struct CoinGeckoStreamCodec: WebSocketSourceCodec {
             return [.ignored]
         }
         guard object["c"]?.stringValue == "C1" else { return [.ignored] }
-        guard let coin = object["i"]?.stringValue, let symbol = symbols[coin] else {
+        guard let coin = object["i"]?.stringValue, let symbol = names.symbolByName[coin] else {
             return [.unreadable("coingecko-ws: a price of an unknown coin: \(message.prefix(200))")]
         }
         guard let price = object["p"]?.decimal else { return [.ignored] }  // `null`: nothing known yet

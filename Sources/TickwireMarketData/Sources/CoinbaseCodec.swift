@@ -8,20 +8,11 @@ import TickwireProtocol
 public struct CoinbaseCodec: WebSocketSourceCodec {
     public static let defaultURL = "wss://ws-feed.exchange.coinbase.com"
     let base: WebSocketURL
-    let products: [String: String]
-    let symbols: [String: String]
+    let names: SymbolMap.Names
 
     public init(url: WebSocketURL, symbolMap: SymbolMap) {
         self.base = url
-        var products: [String: String] = [:]
-        var symbols: [String: String] = [:]
-        for (symbol, row) in symbolMap.rows {
-            guard let product = row[.coinbase] else { continue }
-            products[symbol] = product
-            symbols[product] = symbol
-        }
-        self.products = products
-        self.symbols = symbols
+        self.names = symbolMap.names(in: .coinbase)
     }
 
     public func url(for symbols: [String]) -> WebSocketURL { base }
@@ -30,7 +21,7 @@ public struct CoinbaseCodec: WebSocketSourceCodec {
     public var idleTimeout: TimeAmount = .seconds(10)
 
     public func opening(for symbols: [String]) -> [String] {
-        let ids = symbols.compactMap { products[$0] }.map { JSONValue.string($0) }
+        let ids = names.names(of: symbols).map { JSONValue.string($0) }
         return [JSONValue.object(["type": "subscribe", "product_ids": .array(ids), "channels": ["ticker_batch", "heartbeat"]]).jsonText]
     }
 
@@ -40,7 +31,7 @@ public struct CoinbaseCodec: WebSocketSourceCodec {
         }
         switch type {
         case "ticker":
-            guard let product = object["product_id"]?.stringValue, let symbol = symbols[product],
+            guard let product = object["product_id"]?.stringValue, let symbol = names.symbolByName[product],
                 let price = object["price"]?.decimal
             else { return [.unreadable("coinbase: a ticker without product or price: \(message.prefix(200))")] }
             let open = object["open_24h"]?.decimal

@@ -8,20 +8,11 @@ import TickwireProtocol
 public struct KrakenCodec: WebSocketSourceCodec {
     public static let defaultURL = "wss://ws.kraken.com/v2"
     let base: WebSocketURL
-    let pairs: [String: String]
-    let symbols: [String: String]
+    let names: SymbolMap.Names
 
     public init(url: WebSocketURL, symbolMap: SymbolMap) {
         self.base = url
-        var pairs: [String: String] = [:]
-        var symbols: [String: String] = [:]
-        for (symbol, row) in symbolMap.rows {
-            guard let pair = row[.kraken] else { continue }
-            pairs[symbol] = pair
-            symbols[pair] = symbol
-        }
-        self.pairs = pairs
-        self.symbols = symbols
+        self.names = symbolMap.names(in: .kraken)
     }
 
     public func url(for symbols: [String]) -> WebSocketURL { base }
@@ -30,8 +21,8 @@ public struct KrakenCodec: WebSocketSourceCodec {
     public var idleTimeout: TimeAmount = .seconds(10)
 
     public func opening(for symbols: [String]) -> [String] {
-        let names = symbols.compactMap { pairs[$0] }.map { JSONValue.string($0) }
-        return [JSONValue.object(["method": "subscribe", "params": ["channel": "ticker", "symbol": .array(names)]]).jsonText]
+        let pairs = names.names(of: symbols).map { JSONValue.string($0) }
+        return [JSONValue.object(["method": "subscribe", "params": ["channel": "ticker", "symbol": .array(pairs)]]).jsonText]
     }
 
     public func read(_ message: String, symbols _: [String], received: Timestamp) -> [CodecOutput] {
@@ -59,7 +50,7 @@ public struct KrakenCodec: WebSocketSourceCodec {
     }
 
     func quote(_ entry: JSONObject, received: Timestamp) -> CodecOutput {
-        guard let pair = entry["symbol"]?.stringValue, let symbol = symbols[pair], let price = entry["last"]?.decimal else {
+        guard let pair = entry["symbol"]?.stringValue, let symbol = names.symbolByName[pair], let price = entry["last"]?.decimal else {
             return .unreadable("kraken: a ticker entry without symbol or last price")
         }
         let volume = entry["volume"]?.decimal.map { $0 * (entry["vwap"]?.decimal ?? price) }
