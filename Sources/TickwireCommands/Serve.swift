@@ -233,6 +233,11 @@ struct Serve: AsyncParsableCommand, OptionGroups {
 
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory.tickwire(registry: registry))
+        // Before the port opens: a feed that cannot start (a symbol no source lists, a missing key,
+        // an unreadable file) ends the command before any client is let in.
+        let feedSources = feed ?? (redisURL == nil ? "simulated" : "none")
+        let priceSource = feedSources == "none" ? nil : try marketData.makeSource(
+            try MarketDataOptions.parseSources(feedSources, option: "--feed"), symbols: symbols, feedTick: feedTick, logger: logger)
 
         let ceiling = OpenFilesLimit.raiseToHardLimit()
         // Room below the limit for the sockets let in past the cap only to hear 1013, and for Redis and files.
@@ -320,16 +325,13 @@ struct Serve: AsyncParsableCommand, OptionGroups {
         ])
 
         var services: [any Service] = []
-        let feedSources = feed ?? (redisURL == nil ? "simulated" : "none")
-        if feedSources != "none" {
-            let source = try marketData.makeSource(
-                try MarketDataOptions.parseSources(feedSources, option: "--feed"), symbols: symbols, feedTick: feedTick, logger: logger)
+        if let priceSource {
             var feedSettings = FeedService.Settings(symbols: symbols, holderID: FeedHolder.id())
             feedSettings.priceInterval = .nanoseconds(Int64(priceInterval * 1e9))
             // In a cluster, gateways that also run a feed elect one publisher among themselves.
             let lock = redis.map { RedisLeaderLock(client: $0.client, key: $0.settings.keys.feedLeader) }
             services.append(FeedService(
-                source: source, broker: broker,
+                source: priceSource, broker: broker,
                 lock: lock, settings: feedSettings, eventLoop: dispatchLoop, logger: logger))
         }
         // Shut down in reverse order: the server drains its clients while prices still flow.

@@ -156,4 +156,11 @@ struct MarketData {
         #expect(run.stderr.contains("NOPE"), "\(run.stderr)")
         #expect(run.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1, "\(run.stderr)")
     }
+
+    @Test func serveRefusesAFeedThatCannotStartBeforeItListens() async throws {
+        let run = try await TestProcess.run(nil, ["serve", "--port", "0", "--dev", "--feed", "coingecko-ws"])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("tickwire: error: coingecko-ws needs --coingecko-key"), "\(run.stderr)")
+        #expect(!(run.stdout + run.stderr).contains("listening"), "no client was ever let in")
+    }
 }
