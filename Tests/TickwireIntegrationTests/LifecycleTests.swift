@@ -145,14 +145,14 @@ struct CommandLine {
             ["--feed", "none"],
             environment: ["TICKWIRE_HEARTBEAT_TIMEOUT": "3", "TICKWIRE_MAX_CONNECTIONS": "1", "TICKWIRE_SYMBOLS": "BTC,DOGE"])
         let socket = try await server.connectReady()
-        // TICKWIRE_MAX_CONNECTIONS: the one place is taken.
-        let second = try await server.connect()
-        #expect(try await second.expectClose() == 1013)
-        // TICKWIRE_SYMBOLS
+        // TICKWIRE_SYMBOLS (first: the 3 s heartbeat below starts with the connection)
         try await socket.send(#"{"action":"subscribe","channel":"prices","symbols":["DOGE","ETH"]}"#)
         #expect(try await socket.nextEvent().data["symbols"] == ["DOGE"])
         #expect(try await socket.nextEvent().errorCode == "UNKNOWN_SYMBOL")
-        // TICKWIRE_HEARTBEAT_TIMEOUT
+        // TICKWIRE_MAX_CONNECTIONS: the one place is taken.
+        let second = try await server.connect()
+        #expect(try await second.expectClose() == 1013)
+        // TICKWIRE_HEARTBEAT_TIMEOUT: the first client said nothing since.
         #expect(try await socket.expectClose(timeout: .seconds(8)) == 4008)
         let token = try await run(["token", "--sub", "env-user"], environment: ["TICKWIRE_JWT_SECRET": "environment-secret-0123456789abcdef"])
         #expect(token.status == 0 && token.stdout.split(separator: ".").count == 3)
