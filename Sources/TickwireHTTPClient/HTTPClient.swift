@@ -168,6 +168,12 @@ public enum HTTPClient {
             promise.fail(ChannelError.eof)
         }
 
+        /// A channel that never connected is torn down without `channelInactive`: the promise
+        /// must not outlive it unfulfilled. (Completing a fulfilled promise again does nothing.)
+        func handlerRemoved(context: ChannelHandlerContext) {
+            promise.fail(ChannelError.eof)
+        }
+
         func errorCaught(context: ChannelHandlerContext, error: Error) {
             promise.fail(error)
             context.close(promise: nil)
