@@ -58,6 +58,12 @@ swift test --skip-build 2>&1 | tee "$swift_log" | grep --line-buffered -E '✘|T
 swift_status=${PIPESTATUS[0]}  # read right after the pipeline: any later command resets it
 swift_line=$(grep -E 'Test run with [0-9]+ tests?' "$swift_log" | tail -n 1 | sed 's/^[^A-Za-z]*//')
 failed_tests=$(grep -E '^✘ Test .* failed after' "$swift_log" | grep -vc '^✘ Test run with' || true)
+if [ -z "$swift_line" ]; then
+  # No summary: the test process died. Say where, and stop the servers its tests had started,
+  # which would otherwise outlive it and load the machine for the steps below.
+  grep -m 3 -E 'Fatal error|crashed' "$swift_log" | sed 's/^/    /'
+  pkill -f "$PWD/.build/debug/tickwire" 2>/dev/null || true
+fi
 
 log "JavaScript SDK (node --test, the board in headless Chromium)"
 js_log=$(mktemp)
