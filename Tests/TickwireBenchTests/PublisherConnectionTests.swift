@@ -28,13 +28,11 @@ import TickwireHTTPClient
     /// Connection refused: the request fails with the error, and its response promise is failed
     /// too (a promise dropped unfulfilled is a crash in NIO's debug builds, and was in CI).
     @Test func aRefusedConnectionFailsTheRequest() async throws {
-        let closed = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = try #require(closed.localAddress?.port)
-        try await closed.close()
+        // Port 1 (tcpmux) has no listener here; a port freed by the test could be handed to a
+        // server of another test running in parallel.
         for _ in 0..<3 {
             await #expect(throws: (any Error).self) {
-                _ = try await HTTPClient.request(try HTTPClient.Target(url: "http://127.0.0.1:\(port)/"), method: .GET, timeout: .seconds(2))
+                _ = try await HTTPClient.request(try HTTPClient.Target(url: "http://127.0.0.1:1/"), method: .GET, timeout: .seconds(2))
             }
         }
     }
