@@ -167,7 +167,10 @@ let package = Package(
         ),
         .executableTarget(name: "tickwire", dependencies: ["TickwireCommands"]),
         .testTarget(name: "TickwireProtocolTests", dependencies: ["TickwireProtocol"]),
-        .testTarget(name: "TickwireCommandsTests", dependencies: ["TickwireCommands"]),
+        .testTarget(
+            name: "TickwireCommandsTests",
+            dependencies: ["TickwireCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .testTarget(
             name: "TickwireBenchTests",
             dependencies: [
@@ -193,6 +196,7 @@ let package = Package(
         .testTarget(
             name: "RESPTests",
             dependencies: [
+                .product(name: "Logging", package: "swift-log"),
                 "RESP",
                 "TickwireTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -204,7 +208,16 @@ let package = Package(
             name: "TickwireWebSocketTests",
             dependencies: ["TickwireWebSocket", .product(name: "NIOCore", package: "swift-nio")]
         ),
-        .testTarget(name: "TickwireCoreTests", dependencies: ["TickwireCore", "TickwireProtocol"]),
+        .testTarget(
+            name: "TickwireCoreTests",
+            dependencies: [
+                "TickwireCore",
+                "TickwireProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "TickwireMarketDataTests",
             dependencies: [
@@ -221,6 +234,7 @@ let package = Package(
         .testTarget(
             name: "TickwireServerTests",
             dependencies: [
+                .product(name: "Logging", package: "swift-log"),
                 "TickwireServer",
                 "TickwireCore",
                 "TickwireProtocol",
