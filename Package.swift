@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "tickwire", targets: ["tickwire"]),
         .library(name: "TickwireProtocol", targets: ["TickwireProtocol"]),
+        .library(name: "TickwireKit", targets: ["TickwireKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -104,6 +105,17 @@ let package = Package(
             ]
         ),
         .target(
+            name: "TickwireKit",
+            dependencies: [
+                "TickwireProtocol",
+                "TickwireWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "TickwireHTTPClient",
             dependencies: [
                 "TickwireProtocol",
@@ -154,6 +166,8 @@ let package = Package(
                 "TickwireBench",
                 "RESP",
                 "TickwireWebSocket",
+                "TickwireKit",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -166,6 +180,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "tickwire", dependencies: ["TickwireCommands"]),
+        // README's Swift quick start, compiled with the package so that it stays true.
+        .executableTarget(name: "tickwire-quickstart", dependencies: ["TickwireKit"], path: "Examples/QuickStart"),
         .testTarget(name: "TickwireProtocolTests", dependencies: ["TickwireProtocol"]),
         .testTarget(
             name: "TickwireCommandsTests",
@@ -245,8 +261,19 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "TickwireKitTests",
+            dependencies: [
+                "TickwireKit",
+                "TickwireProtocol",
+                "TickwireTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "TickwireIntegrationTests",
             dependencies: [
+                "TickwireKit",
                 "TickwireTestSupport",
                 "TickwireRedis",
                 "TickwireProtocol",

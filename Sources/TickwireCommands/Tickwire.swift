@@ -21,7 +21,7 @@ public struct Tickwire: AsyncParsableCommand {
             line wins over the environment.
             """,
         version: version,
-        subcommands: [Serve.self, Feed.self, Publish.self, Token.self, Bench.self, BenchWorkerCommand.self]
+        subcommands: [Serve.self, Feed.self, Publish.self, Token.self, Watch.self, Bench.self, BenchWorkerCommand.self]
     )
 
     /// Parses with environment defaults, runs, and turns every error into one line on stderr.

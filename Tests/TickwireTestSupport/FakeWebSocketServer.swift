@@ -46,6 +46,13 @@ public final class FakeWebSocketServer: Sendable {
             try? await channel.close()
         }
 
+        /// A close frame with `code`, then the end of the connection.
+        public func close(code: UInt16, reason: String = "") async {
+            let payload = [UInt8(code >> 8), UInt8(code & 0xFF)] + Array(reason.utf8)
+            try? await channel.writeAndFlush(WebSocketFrameWriter.frame(opcode: .close, payload: payload, allocator: channel.allocator))
+            try? await channel.close()
+        }
+
         public var isOpen: Bool { channel.isActive }
 
         /// The client's next text message (or `"pong:PAYLOAD"` for a pong), or nil after `timeout`.

@@ -11,7 +11,7 @@ final class TestProcess: @unchecked Sendable {
         _ arguments: [String], environment: [String: String] = [:], openFilesLimit: Int? = nil, program: String? = nil
     ) throws -> TestProcess {
         let process = Process()
-        let executable = program.map { Executables.find($0) ?? "/usr/bin/\($0)" } ?? TestServer.binary.path
+        let executable = program.map { $0.hasPrefix("/") ? $0 : Executables.find($0) ?? "/usr/bin/\($0)" } ?? TestServer.binary.path
         if let openFilesLimit {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
             process.arguments = ["--nofile=\(openFilesLimit):\(openFilesLimit)", executable] + arguments
