@@ -23,8 +23,9 @@ extension TickwireClient {
 
         public var tokenTransport: TokenTransport = .header
         public var transport: any WebSocketTransport = NIOWebSocketTransport()
-        /// Where the last notification id is kept: `UserDefaults` on Apple platforms, memory elsewhere.
-        public var notificationIDStore: any NotificationIDStore = Configuration.defaultStore
+        /// Where the last notification id is kept: memory by default (catches up across reconnects);
+        /// `UserDefaultsNotificationIDStore()` on Apple platforms catches up across relaunches too.
+        public var notificationIDStore: any NotificationIDStore = InMemoryNotificationIDStore()
         public var backoff = Backoff()
         /// Sent as a ping this often once connected (the gateway's `heartbeat_interval_ms` wins).
         public var pingInterval: Duration = .seconds(30)
@@ -39,14 +40,6 @@ extension TickwireClient {
         public var random: @Sendable () -> Double = { Double.random(in: 0..<1) }
 
         public init() {}
-
-        static var defaultStore: any NotificationIDStore {
-            #if canImport(Darwin)
-            UserDefaultsNotificationIDStore()
-            #else
-            InMemoryNotificationIDStore()
-            #endif
-        }
     }
 }
 

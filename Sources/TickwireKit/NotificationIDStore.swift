@@ -12,7 +12,7 @@ public protocol NotificationIDStore: Sendable {
     func setLastID(_ id: String?, forKey key: String)
 }
 
-/// Kept in memory: catches up across reconnects, not across relaunches. The default on Linux.
+/// Kept in memory: catches up across reconnects, not across relaunches. The default.
 public final class InMemoryNotificationIDStore: NotificationIDStore {
     private let ids = NIOLockedValueBox<[String: String]>([:])
 
@@ -24,7 +24,7 @@ public final class InMemoryNotificationIDStore: NotificationIDStore {
 }
 
 #if canImport(Darwin)
-/// `UserDefaults`: survives relaunches. The default on Apple platforms.
+/// `UserDefaults`: survives relaunches, so an app catches up on what came while it was not running.
 public struct UserDefaultsNotificationIDStore: NotificationIDStore, @unchecked Sendable {
     // UserDefaults is thread-safe (Apple documents it so), though not marked Sendable.
     private let defaults: UserDefaults

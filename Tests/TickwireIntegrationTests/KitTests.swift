@@ -90,16 +90,17 @@ import TickwireKit
     @Test func aTokenIsRefreshedBeforeItExpiresOnTheSameConnection() async throws {
         let server = try await TestServer.start(["--jwt-leeway", "0"])
         let reasons = Reasons()
-        // Three-second tokens: without a refresh the gateway closes with 4001 about a second after each expires.
+        // Five-second tokens (`exp` is whole seconds: 4 to 5 s left), refreshed halfway: without a
+        // refresh the gateway closes with 4001 within a second of each expiry.
         let client = TickwireClient(
             url: Self.url(server.port),
-            tokenProvider: { reason in _ = reasons.record(reason); return Tokens.make(subject: "alice", lifetime: 3) })
+            tokenProvider: { reason in _ = reasons.record(reason); return Tokens.make(subject: "alice", lifetime: 5) })
         defer { client.close() }
         let states = Collector(client.states)
         let errors = Collector(client.errors)
         guard case .connected(_, let connectionID) = try await states.next("connected", where: \.isConnected) else { return }
-        // Three token lifetimes on one connection.
-        let changed = await states.items.next(timeout: .seconds(9))
+        // More than two token lifetimes on one connection.
+        let changed = await states.items.next(timeout: .seconds(12))
         #expect(changed == nil, "the connection changed: \(String(describing: changed))")
         #expect(client.state == .connected(userID: "alice", connectionID: connectionID))
         #expect(reasons.all.first == .connect)
