@@ -266,7 +266,9 @@ let package = Package(
                 "TickwireKit",
                 "TickwireProtocol",
                 "TickwireTestSupport",
+                "TickwireWebSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),

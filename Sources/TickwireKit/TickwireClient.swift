@@ -90,7 +90,8 @@ public final class TickwireClient: Sendable {
         let id = makeStreamID()
         let (stream, continuation) = AsyncStream.makeStream(of: PriceUpdate.self, bufferingPolicy: .bufferingNewest(1024))
         continuation.onTermination = { [commands] _ in commands.yield(.removePrices(id: id)) }
-        commands.yield(.addPrices(id: id, symbols: valid, continuation))
+        // A client that could never run (a URL it cannot use) ends the stream at once.
+        if case .terminated = commands.yield(.addPrices(id: id, symbols: valid, continuation)) { continuation.finish() }
         return stream
     }
 
@@ -101,7 +102,7 @@ public final class TickwireClient: Sendable {
         let id = makeStreamID()
         let (stream, continuation) = AsyncStream.makeStream(of: WalletEvent.self, bufferingPolicy: .unbounded)
         continuation.onTermination = { [commands] _ in commands.yield(.removeNotifications(id: id)) }
-        commands.yield(.addNotifications(id: id, continuation))
+        if case .terminated = commands.yield(.addNotifications(id: id, continuation)) { continuation.finish() }
         return stream
     }
 

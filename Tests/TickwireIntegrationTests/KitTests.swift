@@ -4,7 +4,7 @@ import Testing
 import TickwireKit
 
 /// TickwireKit against a real `tickwire serve`: what an app sees from a real gateway.
-@Suite struct KitTests {
+@Suite(.timeLimit(.minutes(1))) struct KitTests {
     /// Collects a stream for the test to read with deadlines.
     final class Collector<Element: Sendable>: Sendable {
         let items = Mailbox<Element>()

@@ -3,7 +3,7 @@ import TickwireKit
 import TickwireTestSupport
 
 /// docs/CLIENTS.md, "Heartbeat": a ping every 30 s; 45 s without a frame means a dead connection.
-@Suite struct HeartbeatTests {
+@Suite(.timeLimit(.minutes(1))) struct HeartbeatTests {
     @Test func sendsAPingEveryThirtySeconds() async throws {
         let gateway = try await ScriptedGateway.start()
         let clock = ManualClock()

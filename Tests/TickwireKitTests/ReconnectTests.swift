@@ -3,7 +3,7 @@ import TickwireKit
 import TickwireTestSupport
 
 /// docs/CLIENTS.md, "Backoff" and "Close codes".
-@Suite struct ReconnectTests {
+@Suite(.timeLimit(.minutes(1))) struct ReconnectTests {
     @Test func backoffStartsAtOneSecondDoublesAndStopsAtThirty() {
         var backoff = Backoff()
         // Full jitter: the delay is the step times the random draw.

@@ -4,7 +4,7 @@ import TickwireKit
 import TickwireTestSupport
 
 /// docs/CLIENTS.md, "Prices", "After every reconnect", "Errors", and the id store.
-@Suite struct SubscriptionTests {
+@Suite(.timeLimit(.minutes(1))) struct SubscriptionTests {
     @Test func pricesArriveAsSinglePricesWithDecimalStrings() async throws {
         let gateway = try await ScriptedGateway.start()
         let client = makeClient(gateway, clock: ManualClock())

@@ -4,7 +4,7 @@ import TickwireKit
 import TickwireTestSupport
 
 /// docs/CLIENTS.md, "Token" and the 4001 row of "Close codes".
-@Suite struct TokenTests {
+@Suite(.timeLimit(.minutes(1))) struct TokenTests {
     /// Records why the provider was asked, and hands out numbered tokens.
     final class Provider: Sendable {
         let reasons = NIOLockedValueBox<[TokenReason]>([])
