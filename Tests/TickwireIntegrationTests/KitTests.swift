@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import NIOSSL
 import Testing
 import TickwireKit
 
@@ -176,6 +177,36 @@ import TickwireKit
         let usage = try await TestProcess.run(nil, ["watch", "BTC", "--url", "http//nope", "--token", "t"])
         #expect(usage.status != 0)
         #expect(usage.stderr.contains("--url must be a ws:// or wss:// URL"))
+    }
+
+    /// `wss://` through swift-nio-ssl: trusted with the gateway's CA, refused (and reported) without it.
+    @Test func pricesOverTLSWithAPrivateCA() async throws {
+        let authority = try await TestCertificateAuthority()
+        let certificate = try await authority.issue("server")
+        let server = try await TestServer.start(
+            ["--price-interval", "0.2", "--tls-cert", certificate.certificatePath, "--tls-key", certificate.keyPath])
+        let url = URL(string: "wss://localhost:\(server.port)/ws")!
+        var trusting = TickwireClient.Configuration()
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(authority.certificatePath)
+        trusting.transport = NIOWebSocketTransport(tlsConfiguration: tls)
+        let client = TickwireClient(url: url, token: Tokens.make(subject: "alice"), configuration: trusting)
+        defer { client.close() }
+        let prices = Collector(client.prices(["BTC"]))
+        #expect(try await prices.next("a price over wss").symbol == "BTC")
+
+        let untrusting = TickwireClient(url: url, token: Tokens.make(subject: "alice"))
+        defer { untrusting.close() }
+        let states = Collector(untrusting.states)
+        let failed = try await states.next("reconnecting") { if case .reconnecting = $0 { true } else { false } }
+        guard case .reconnecting(let reconnecting) = failed else { return }
+        #expect(reconnecting.error?.code == "CONNECTION_FAILED")
+        #expect(reconnecting.error?.message.lowercased().contains("certificate_verify_failed") == true, "\(String(describing: reconnecting.error))")
+
+        let watch = try TestProcess.launch(
+            ["watch", "ETH", "--url", url.absoluteString, "--token", Tokens.make(subject: "alice"), "--ca-file", authority.certificatePath])
+        defer { watch.signal(SIGKILL) }
+        try await poll("an ETH line from watch over wss") { watch.stdout.contains("ETH ") }
     }
 
     /// README's Swift quick start is `Examples/QuickStart/main.swift` word for word, and that
