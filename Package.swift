@@ -8,6 +8,10 @@ let package = Package(
         .executable(name: "tickwire", targets: ["tickwire"]),
         .library(name: "TickwireProtocol", targets: ["TickwireProtocol"]),
         .library(name: "TickwireKit", targets: ["TickwireKit"]),
+        // For the fuzz targets in Fuzz/ only: the parsers they feed. No API promise.
+        .library(
+            name: "TickwireInternals",
+            targets: ["TickwireWebSocket", "RESP", "TickwireCore", "TickwireMarketData", "TickwireServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
