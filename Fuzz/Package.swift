@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(name: "Tickwire", path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         .target(name: "FuzzSupport"),
@@ -23,5 +24,12 @@ let package = Package(
         .executableTarget(name: "FuzzRESP", dependencies: ["FuzzSupport", internals, nioCore]),
         .executableTarget(name: "FuzzJSONDifferential", dependencies: ["FuzzSupport", protocolModule]),
         .executableTarget(name: "FuzzDecimalDifferential", dependencies: ["FuzzSupport", internals]),
+        .executableTarget(
+            name: "FuzzHTTP",
+            dependencies: [
+                "FuzzSupport", internals, protocolModule, nioCore,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
     ]
 )

@@ -2,8 +2,9 @@
 # Runs every Tickwire test: unit and integration tests (Swift Testing, against real
 # `tickwire` and `redis-server` processes), the JavaScript SDK's tests (node --test, the
 # price board in a real headless Chromium among them), the Autobahn WebSocket conformance
-# suite (kosoku) against /echo, and a small run of the load generator (500 clients, 10 s)
-# so it never rots. Prints one summary line at the end; exits non-zero if anything failed.
+# suite (kosoku) against /echo, a small run of the load generator (500 clients, 10 s)
+# so it never rots, and every fuzz target of Fuzz/ for 30 s (TICKWIRE_FUZZ_SECONDS) from its
+# seed corpus. Prints one summary line at the end; exits non-zero if anything failed.
 #
 # Installs what it needs when missing: the kosoku runner from PyPI (pip), and from Debian's
 # packages (apt-get) redis-server for the cluster tests and chromium-headless-shell for the
@@ -128,12 +129,21 @@ PY
 fi
 kill "$gateway_pid" 2>/dev/null; wait "$gateway_pid" 2>/dev/null
 
+log "fuzzing (every target of Fuzz/ for ${TICKWIRE_FUZZ_SECONDS:-30} s)"
+fuzz_log=$(mktemp)
+scripts/fuzz.sh all "${TICKWIRE_FUZZ_SECONDS:-30}" >"$fuzz_log" 2>&1
+fuzz_status=$?
+sed 's/^/    /' "$fuzz_log" | tail -n 30
+fuzz_line=$(awk '/executions in/ {runs += $2; n++} /CRASH/ {c++} END {printf "%d targets, %d executions, %d crashes", n + c, runs, c}' "$fuzz_log")
+grep -q 'did not build' "$fuzz_log" && fuzz_line="the fuzz targets did not build"
+
 elapsed=$(( $(date +%s) - started ))
 status=0
 [ "$swift_status" -eq 0 ] || status=1
 [ "$js_status" -eq 0 ] || status=1
 [ "$autobahn_status" -eq 0 ] || status=1
 [ "$bench_status" -eq 0 ] || status=1
+[ "$fuzz_status" -eq 0 ] || status=1
 verdict=$([ $status -eq 0 ] && echo PASSED || echo FAILED)
-echo "TEST SUMMARY: $verdict in ${elapsed}s | swift: ${swift_line:-no result} (${failed_tests} failing) | js: $js_line | autobahn: $autobahn_line | bench smoke: $bench_line"
+echo "TEST SUMMARY: $verdict in ${elapsed}s | swift: ${swift_line:-no result} (${failed_tests} failing) | js: $js_line | autobahn: $autobahn_line | bench smoke: $bench_line | fuzz: $fuzz_line"
 exit $status

@@ -79,8 +79,14 @@ public final class GatewayServer: Service, Sendable {
         self.logger = logger
     }
 
-    /// Binds the listening socket. Returns the bound address (the real port when `port` is 0).
-    public func bind() async throws -> SocketAddress {
+    /// Sets up one accepted public connection: what `bind()` does for every socket, and what the HTTP
+    /// fuzz target (Fuzz/) does on a test channel.
+    @_spi(Fuzzing) public func configurePublicConnection(_ channel: Channel) throws {
+        try publicPipeline()(channel)
+    }
+
+    /// The initializer of public connections, made once per listener.
+    private func publicPipeline() -> @Sendable (Channel) throws -> Void {
         let configuration = self.configuration
         let gateway = self.gateway
         let logger = self.logger
@@ -102,7 +108,16 @@ public final class GatewayServer: Service, Sendable {
                     logger: logger)
             },
             makeEchoHandler: { EchoConnectionHandler(maximumMessageSize: 16 * 1024 * 1024) })
+        return { channel in
+            try Self.configurePublicPipeline(channel, gateway: gateway, upgrader: upgrader, api: api, configuration: configuration)
+        }
+    }
 
+    /// Binds the listening socket. Returns the bound address (the real port when `port` is 0).
+    public func bind() async throws -> SocketAddress {
+        let configuration = self.configuration
+        let gateway = self.gateway
+        let configureConnection = publicPipeline()
         let bootstrap = ServerBootstrap(group: group)
             // Out of file descriptors, accept() fails at once while the listening socket stays
             // readable: without a pause between attempts, the loop would spin on it.
@@ -121,9 +136,7 @@ public final class GatewayServer: Service, Sendable {
                 .writeBufferWaterMark,
                 value: .init(low: configuration.maximumPendingBytes / 2, high: configuration.maximumPendingBytes))
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try Self.configurePublicPipeline(channel, gateway: gateway, upgrader: upgrader, api: api, configuration: configuration)
-                }
+                channel.eventLoop.makeCompletedFuture { try configureConnection(channel) }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         listeners.withLockedValue { $0.server = channel }
