@@ -114,6 +114,9 @@ struct Serve: AsyncParsableCommand, OptionGroups {
     @Option(help: "Outbound bytes a client may have queued before it is closed with 4009.")
     var maxPendingBytes = 256 * 1024
 
+    @Option(help: "The kernel send buffer of each client socket in bytes (SO_SNDBUF), so that --max-pending-bytes bounds how far behind a slow client falls; 0 leaves it to the kernel's autotuning (up to 4 MiB).")
+    var socketSendBuffer = 64 * 1024
+
     @Option(help: "Comma-separated Origin allowlist for WebSocket upgrades (default: any).")
     var allowedOrigins: String?
 
@@ -169,6 +172,9 @@ struct Serve: AsyncParsableCommand, OptionGroups {
         guard listenBacklog > 0 else { throw ValidationError("--listen-backlog must be positive") }
         guard maxFrameBytes >= 128 else { throw ValidationError("--max-frame-bytes must be at least 128") }
         guard maxPendingBytes >= 4096 else { throw ValidationError("--max-pending-bytes must be at least 4096") }
+        guard socketSendBuffer == 0 || socketSendBuffer >= 4096 else {
+            throw ValidationError("--socket-send-buffer must be 0 (the kernel's autotuning) or at least 4096")
+        }
         guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must not be negative") }
         guard httpRequestTimeout > 0 else { throw ValidationError("--http-request-timeout must be positive") }
         guard httpKeepAliveTimeout > 0 else { throw ValidationError("--http-keep-alive-timeout must be positive") }
@@ -287,6 +293,7 @@ struct Serve: AsyncParsableCommand, OptionGroups {
         serverConfiguration.port = port
         serverConfiguration.maximumFrameSize = maxFrameBytes
         serverConfiguration.maximumPendingBytes = maxPendingBytes
+        serverConfiguration.socketSendBufferBytes = socketSendBuffer == 0 ? nil : socketSendBuffer
         serverConfiguration.allowedOrigins = (allowedOrigins ?? "").split(separator: ",").map {
             $0.trimmingWhitespace()
         }

@@ -21,6 +21,11 @@ public struct ServerConfiguration: Sendable {
     public var maximumFrameSize = 16 * 1024
     /// Outbound bytes a connection may have queued before it is closed with 4009.
     public var maximumPendingBytes = 256 * 1024
+    /// The kernel's send buffer of each client socket (SO_SNDBUF; Linux doubles it). Bounded, so
+    /// that `maximumPendingBytes` bounds how far behind a slow client can fall: left to autotuning,
+    /// the kernel takes up to 4 MiB first, a minute of prices on a slow mobile link, before the
+    /// gateway's own queue grows at all. Nil keeps the kernel's autotuning.
+    public var socketSendBufferBytes: Int? = 64 * 1024
     public var allowedOrigins: [String] = []
     public var conformanceEcho = false
     /// SIGTERM closes every client with 1001, spread over this time.
@@ -138,7 +143,10 @@ public final class GatewayServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try configureConnection(channel) }
             }
-        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        let sized = configuration.socketSendBufferBytes.map {
+            bootstrap.childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue($0))
+        } ?? bootstrap
+        let channel = try await sized.bind(host: configuration.host, port: configuration.port).get()
         listeners.withLockedValue { $0.server = channel }
         if let metricsPort = configuration.metricsPort {
             let metricsAPI = HTTPAPI(

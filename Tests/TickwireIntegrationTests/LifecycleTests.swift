@@ -56,6 +56,13 @@ struct Lifecycle {
         try await slow.expectEnd(timeout: .seconds(10))
     }
 
+    /// The kernel's send buffer is part of what a slow client can hold back (ChaosTests shows it).
+    @Test func aSendBufferTooSmallToUseIsRefusedWithOneLine() async throws {
+        let result = try await TestProcess.run(nil, ["serve", "--port", "0", "--socket-send-buffer", "100"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--socket-send-buffer must be 0 (the kernel's autotuning) or at least 4096"))
+    }
+
     /// With `--metrics-port`, metrics leave the public port for a port of their own.
     @Test func metricsCanMoveOffThePublicPort() async throws {
         let server = try await TestServer.start(["--feed", "none", "--metrics-port", "0"])
