@@ -242,3 +242,57 @@ struct Chaos {
         _ = sockets
     }
 }
+
+/// The proxy's own faults, seen through a real gateway's HTTP port: each does what it says.
+@Suite(.timeLimit(.minutes(1)))
+struct ChaosProxyFaults {
+    @Test func itForwardsUntouchedByDefaultAndAddsLatencyEachWay() async throws {
+        let server = try await TestServer.start(["--feed", "none"])
+        let proxy = try await ChaosProxy.start(upstreamPort: server.port)
+        #expect(try await TestHTTP.request(port: proxy.port, method: "GET", path: "/healthz").status == 200)
+        proxy.set(.init(latency: .milliseconds(300)))
+        let start = ContinuousClock.now
+        #expect(try await TestHTTP.request(port: proxy.port, method: "GET", path: "/healthz").status == 200)
+        #expect(ContinuousClock.now - start >= .milliseconds(600), "300 ms to the server and 300 ms back")
+    }
+
+    @Test func itThrottlesEachDirectionToTheBandwidth() async throws {
+        let server = try await TestServer.start(["--feed", "none"])
+        let proxy = try await ChaosProxy.start(upstreamPort: server.port)
+        proxy.set(.init(bytesPerSecond: 16 * 1024))
+        let start = ContinuousClock.now
+        let sdk = try await TestHTTP.request(port: proxy.port, method: "GET", path: "/sdk/tickwire.js")
+        #expect(sdk.status == 200 && sdk.body.utf8.count > 32 * 1024)
+        #expect(ContinuousClock.now - start >= .seconds(Double(sdk.body.utf8.count) / (16 * 1024) - 0.1))
+    }
+
+    @Test func aStallHoldsTheBytesAndReleasesThemWhenItEnds() async throws {
+        let server = try await TestServer.start(["--feed", "none"])
+        let proxy = try await ChaosProxy.start(upstreamPort: server.port)
+        proxy.set(.init(stalled: true))
+        let request = Task { try await TestHTTP.request(port: proxy.port, method: "GET", path: "/healthz") }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(proxy.connectionCount == 1)
+        proxy.set(.none)
+        #expect(try await request.value.status == 200)
+    }
+
+    @Test func itRefusesNewConnectionsOnCommandAndAcceptsThemAgain() async throws {
+        let server = try await TestServer.start(["--feed", "none"])
+        let proxy = try await ChaosProxy.start(upstreamPort: server.port)
+        try await proxy.refuseNewConnections()
+        await #expect(throws: (any Error).self) { try await TestHTTP.request(port: proxy.port, method: "GET", path: "/healthz") }
+        try await proxy.acceptNewConnections()
+        #expect(try await TestHTTP.request(port: proxy.port, method: "GET", path: "/healthz").status == 200)
+    }
+
+    @Test func aCutClosesBothSidesAtOnce() async throws {
+        let server = try await TestServer.start(["--feed", "none"])
+        let proxy = try await ChaosProxy.start(upstreamPort: server.port)
+        let socket = try await TestWebSocket.connect(port: proxy.port, path: "/ws", token: Tokens.make(subject: "cut"))
+        _ = try await socket.expectEvent("connected")
+        proxy.cutAll()
+        try await socket.expectEnd(timeout: .seconds(2))
+        try await eventually("the gateway saw it go") { try await server.metric("tickwire_connections_active") == 0 }
+    }
+}
