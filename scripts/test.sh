@@ -3,8 +3,9 @@
 # `tickwire` and `redis-server` processes), the JavaScript SDK's tests (node --test, the
 # price board in a real headless Chromium among them), the Autobahn WebSocket conformance
 # suite (kosoku) against /echo, a small run of the load generator (500 clients, 10 s)
-# so it never rots, and every fuzz target of Fuzz/ for 30 s (TICKWIRE_FUZZ_SECONDS) from its
-# seed corpus. Prints one summary line at the end; exits non-zero if anything failed.
+# so it never rots, every fuzz target of Fuzz/ for 30 s (TICKWIRE_FUZZ_SECONDS) from its
+# seed corpus, and the soak for 10 minutes (TICKWIRE_SOAK_MINUTES): docs/RELIABILITY.md.
+# Prints one summary line at the end; exits non-zero if anything failed.
 #
 # Installs what it needs when missing: the kosoku runner from PyPI (pip), and from Debian's
 # packages (apt-get) redis-server for the cluster tests and chromium-headless-shell for the
@@ -137,6 +138,14 @@ sed 's/^/    /' "$fuzz_log" | tail -n 30
 fuzz_line=$(awk '/executions in/ {runs += $2; n++} /CRASH/ {c++} END {printf "%d targets, %d executions, %d crashes", n + c, runs, c}' "$fuzz_log")
 grep -q 'did not build' "$fuzz_log" && fuzz_line="the fuzz targets did not build"
 
+log "soak (${TICKWIRE_SOAK_MINUTES:-10} minutes: 2,000 SDK clients churning, notifications, a gateway restarted)"
+soak_log=$(mktemp)
+scripts/soak.sh "${TICKWIRE_SOAK_MINUTES:-10}" >"$soak_log" 2>&1
+soak_status=$?
+grep -E '^(check|problem|soak.sh:)' "$soak_log" | sed 's/^/    /'
+soak_line=$(grep -E '^SOAK:' "$soak_log" | tail -n 1 | sed 's/^SOAK: //')
+[ -n "$soak_line" ] || { soak_line="did not finish (exit $soak_status)"; tail -n 20 "$soak_log" | sed 's/^/    /'; }
+
 elapsed=$(( $(date +%s) - started ))
 status=0
 [ "$swift_status" -eq 0 ] || status=1
@@ -144,6 +153,7 @@ status=0
 [ "$autobahn_status" -eq 0 ] || status=1
 [ "$bench_status" -eq 0 ] || status=1
 [ "$fuzz_status" -eq 0 ] || status=1
+[ "$soak_status" -eq 0 ] || status=1
 verdict=$([ $status -eq 0 ] && echo PASSED || echo FAILED)
-echo "TEST SUMMARY: $verdict in ${elapsed}s | swift: ${swift_line:-no result} (${failed_tests} failing) | js: $js_line | autobahn: $autobahn_line | bench smoke: $bench_line | fuzz: $fuzz_line"
+echo "TEST SUMMARY: $verdict in ${elapsed}s | swift: ${swift_line:-no result} (${failed_tests} failing) | js: $js_line | autobahn: $autobahn_line | bench smoke: $bench_line | fuzz: $fuzz_line | soak: $soak_line"
 exit $status
