@@ -52,14 +52,21 @@ public final class RedisBroker: Broker {
     private struct UserState {
         /// The newest id delivered to the gateway, or where following this user began.
         var lastID: StreamID
-        /// Live events held while a catch-up read runs.
+        /// Live events held from a drop of the subscriber until a catch-up has read the stream
+        /// after `lastID`; nil when no catch-up is due.
         var held: [NotificationEnvelope]?
+        /// A catch-up task runs for this user.
+        var catchingUp = false
     }
 
     private struct State {
         var delegate: (any BrokerDelegate)?
         var users: [String: UserState] = [:]
         var subscriberTask: Task<Void, Never>?
+        var subscriberUp = false
+        /// Counts the subscriber's drops: a catch-up that read the stream before the latest drop
+        /// must read it again.
+        var drops = 0
     }
     private let state = NIOLockedValueBox(State())
 
@@ -108,15 +115,31 @@ public final class RedisBroker: Broker {
     public var isReady: Bool { subscriber.withLockedValue { $0 }?.isConnected ?? false }
 
     private func subscriberConnected(reconnected: Bool) {
-        let (delegate, users) = state.withLockedValue { ($0.delegate, Array($0.users.keys)) }
+        let (delegate, due) = state.withLockedValue { state in
+            state.subscriberUp = true
+            var due: [String] = []
+            for (userID, user) in state.users where user.held != nil && !user.catchingUp {
+                state.users[userID]?.catchingUp = true
+                due.append(userID)
+            }
+            return (state.delegate, due)
+        }
         delegate?.broker(readinessChanged: true)
-        guard reconnected else { return }
-        metrics.reconnected()
-        for user in users { catchUp(user: user) }
+        if reconnected { metrics.reconnected() }
+        for user in due { catchUp(user: user) }
     }
 
+    /// From here on, each followed user's live events are held until a catch-up has read what the
+    /// stream got meanwhile. Held from the drop, not from the reconnect: a live event delivered
+    /// before the catch-up began would move the user past the gap, and the gap would be lost.
     private func subscriberDisconnected() {
-        state.withLockedValue { $0.delegate }?.broker(readinessChanged: false)
+        let delegate = state.withLockedValue { state in
+            state.subscriberUp = false
+            state.drops += 1
+            for userID in state.users.keys where state.users[userID]?.held == nil { state.users[userID]?.held = [] }
+            return state.delegate
+        }
+        delegate?.broker(readinessChanged: false)
     }
 
     // MARK: Interest
@@ -128,7 +151,8 @@ public final class RedisBroker: Broker {
             // Events from a moment before now on are caught up after a reconnect.
             let start = StreamID(milliseconds: UInt64(max(0, Timestamp.now().millisecondsSinceEpoch - 1000)), sequence: 0)
             state.withLockedValue { state in
-                if state.users[userID] == nil { state.users[userID] = UserState(lastID: start) }
+                // Followed while the subscriber is away: caught up when it is back.
+                if state.users[userID] == nil { state.users[userID] = UserState(lastID: start, held: state.subscriberUp ? nil : []) }
             }
             subscriber?.subscribe(settings.keys.notificationChannel(userID))
         } else {
@@ -185,31 +209,49 @@ public final class RedisBroker: Broker {
     }
 
     /// Reads what a user's stream got while the subscriber was away, then releases the live
-    /// events held meanwhile.
+    /// events held meanwhile. Until a read succeeds after the latest drop, the live events stay
+    /// held: delivering them without it would move the user past what the stream got meanwhile,
+    /// and lose it for good (the chaos test that cuts the Redis link found this when a cut fell
+    /// during a catch-up).
     private func catchUp(user userID: String) {
-        let since: StreamID? = state.withLockedValue { state in
-            guard var user = state.users[userID], user.held == nil else { return nil }
-            user.held = []
-            state.users[userID] = user
-            return user.lastID
-        }
-        guard let since else { return }
         Task {
-            let replay: NotificationReplay?
-            do {
-                replay = try await self.replay(userID: userID, after: since)
-            } catch {
-                replay = nil
-                logger.warning("could not catch up on notifications after a reconnect", metadata: ["error": "\(error)"])
-            }
-            state.withLockedValue { state in
-                guard var user = state.users[userID] else { return }
-                let held = user.held ?? []
-                user.held = nil
-                Self.deliver((replay?.events ?? []) + held, to: userID, user: &user, delegate: state.delegate)
-                state.users[userID] = user
+            var delay = Duration.milliseconds(100)
+            while true {
+                let start = state.withLockedValue { state in
+                    state.users[userID].map { (since: $0.lastID, drops: state.drops) }
+                }
+                guard let start else { return }
+                let replay: NotificationReplay
+                do {
+                    replay = try await self.replay(userID: userID, after: start.since)
+                } catch {
+                    guard isFollowing(userID) else { return }
+                    logger.warning("could not catch up on notifications after a reconnect: trying again", metadata: [
+                        "user": "\(userID)", "error": "\(error)", "retry_in": "\(delay)",
+                    ])
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(2))
+                    continue
+                }
+                let done = state.withLockedValue { state -> Bool in
+                    guard var user = state.users[userID] else { return true }
+                    Self.deliver(replay.events + (user.held ?? []), to: userID, user: &user, delegate: state.delegate)
+                    // Dropped again since the read began: what the stream got meanwhile is unread.
+                    let again = state.drops != start.drops
+                    user.held = again ? [] : nil
+                    user.catchingUp = again && state.subscriberUp
+                    state.users[userID] = user
+                    return !user.catchingUp
+                }
+                if done { return }
             }
         }
+    }
+
+    /// Whether the broker still delivers `userID`'s events: a local client follows the user, and
+    /// the broker has not shut down.
+    private func isFollowing(_ userID: String) -> Bool {
+        state.withLockedValue { $0.delegate != nil && $0.users[userID] != nil }
     }
 
     // MARK: Publishing and reading

@@ -46,11 +46,12 @@ struct Chaos {
         var count: Int { ids.withLockedValue { $0.values.reduce(0) { $0 + $1.count } } }
     }
 
-    /// Reads `socket` until it has `expected.count` notifications (or `timeout` passes), and
+    /// Reads `socket` until it has `expected.count` notifications (or `deadline` passes), and
     /// returns their ids in arrival order.
-    func receivedIDs(_ socket: TestWebSocket, expected: [String], timeout: Duration = .seconds(30)) async throws -> [String] {
+    func receivedIDs(
+        _ socket: TestWebSocket, expected: [String], deadline: ContinuousClock.Instant = .now + .seconds(30)
+    ) async throws -> [String] {
         var received: [String] = []
-        let deadline = ContinuousClock.now + timeout
         while received.count < expected.count, ContinuousClock.now < deadline {
             guard let event = try? await socket.nextEvent(timeout: .seconds(5)) else { continue }
             if event.name == "notification", let id = event.id { received.append(id) }
@@ -102,10 +103,12 @@ struct Chaos {
         print("chaos: stall: readyz 503 after \(unready), ready again \(ContinuousClock.now - resumed) after the stall ended")
         try await publishing.value
         #expect(published.count > 100)
+        let deadline = ContinuousClock.now + .seconds(30)
         for user in users {
             let expected = published.byUser[user] ?? []
             let before = early[user] ?? []
-            let received = try await before + receivedIDs(sockets[user]!, expected: Array(expected.dropFirst(before.count)))
+            let received = try await before
+                + receivedIDs(sockets[user]!, expected: Array(expected.dropFirst(before.count)), deadline: deadline)
             #expect(received == expected, "\(user): \(received.count) received of \(expected.count)")
         }
         print("chaos: stall: \(published.count) notifications to \(users.count) users, each received once in order")
@@ -140,9 +143,10 @@ struct Chaos {
         #expect(published.count == 2000)
         print("chaos: cuts: 20 cuts, \(cluster.proxy.acceptedCount) connections to Redis accepted, \(published.count) published")
         #expect(cluster.proxy.acceptedCount > 20, "the gateway reconnected after every cut")
+        let deadline = ContinuousClock.now + .seconds(30)
         for user in users {
             let expected = published.byUser[user] ?? []
-            let received = try await receivedIDs(sockets[user]!, expected: expected)
+            let received = try await receivedIDs(sockets[user]!, expected: expected, deadline: deadline)
             #expect(received == expected, "\(user): \(received.count) received of \(expected.count)")
         }
     }
