@@ -61,3 +61,13 @@ public func runFuzzer(_ body: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int
 public func unusedTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     fuzzFailure("libFuzzer's main ran instead of the target's: link with --defsym main=TARGET_main")
 }
+
+/// The property of every stream parser: `run` over `stream` in one read, and in the reads `seed`
+/// chooses, gives the same outcome.
+public func checkSplitIndependence<Outcome: Equatable>(
+    _ stream: ArraySlice<UInt8>, seed: UInt8, run: (ArraySlice<UInt8>, [Int]) -> Outcome
+) {
+    let whole = run(stream, stream.isEmpty ? [] : [stream.count])
+    let split = run(stream, Array(ReadSplitter(seed: seed, count: stream.count)))
+    fuzzCheck(whole == split, "the split stream gave \(split), the whole one \(whole)")
+}
