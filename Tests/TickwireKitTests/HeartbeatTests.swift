@@ -67,6 +67,7 @@ import TickwireTestSupport
         let client = makeClient(gateway, clock: clock)
         let log = StateLog(client)
         _ = try await gateway.nextConnection()
+        try await eventually("the silence timer is armed") { clock.pendingSleeps > 0 }
         clock.advance(by: .seconds(45))
         #expect(try await log.reconnecting().cause == .heartbeat)
         client.close()
@@ -80,6 +81,8 @@ import TickwireTestSupport
             configuration: testConfiguration(clock: clock))
         let log = StateLog(client)
         try await log.next("connecting") { $0 == .connecting }
+        // The state is published before the silence timer is armed: advancing sooner would miss it.
+        try await eventually("the silence timer is armed") { clock.pendingSleeps > 0 }
         clock.advance(by: .seconds(45))
         let reconnecting = try await log.reconnecting()
         #expect(reconnecting.cause == .token)
