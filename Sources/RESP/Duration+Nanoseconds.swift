@@ -6,6 +6,11 @@ extension Duration {
     }
 
     var timeAmount: TimeAmount { .nanoseconds(nanoseconds) }
+
+    /// Whole milliseconds, as Redis takes them (PX, WAIT).
+    public var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
 }
 
 /// Exponential backoff with full jitter: each delay is uniform in [0, min(cap, base * 2^attempt)].

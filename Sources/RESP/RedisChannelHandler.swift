@@ -68,7 +68,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                 context.close(promise: nil)
                 return
             }
-            if isPush(value) {
+            if isPush(value) || isRefusedSubscription(value) {
                 onPush?(value)
             } else if let head = pending.popFirst() {
                 head.promise.succeed(value)
@@ -93,9 +93,18 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         case .push: return true
         case .array(let elements) where onPush != nil:
             guard let kind = elements.first?.string else { return false }
-            return ["message", "pmessage", "subscribe", "unsubscribe", "psubscribe", "punsubscribe"].contains(kind)
+            return ["message", "pmessage", "smessage", "subscribe", "unsubscribe", "psubscribe", "punsubscribe",
+                    "ssubscribe", "sunsubscribe"].contains(kind)
         default: return false
         }
+    }
+
+    /// A cluster node refuses an `SSUBSCRIBE` of a slot it does not serve with an error reply:
+    /// a reply to a command written without a promise. Only (S)SUBSCRIBE gets such errors, so
+    /// they go to the push handler instead of the oldest pending request (a PING's).
+    private func isRefusedSubscription(_ value: RESPValue) -> Bool {
+        guard onPush != nil, case .error(let message) = value else { return false }
+        return message.hasPrefix("MOVED ") || message.hasPrefix("ASK ") || message.hasPrefix("CROSSSLOT")
     }
 
     /// Keeps one timer at the oldest pending request's deadline (none when nothing is pending).

@@ -5,8 +5,14 @@ import NIOCore
 /// A command client that keeps one pipelined connection and re-establishes it when
 /// needed. While Redis is unreachable, commands fail fast (`RedisError.unavailable`)
 /// until the backoff allows the next attempt, instead of piling up.
+///
+/// Connections go through an endpoint: behind Sentinel the client drops its connection when
+/// the master moves, and a `READONLY` reply (it reached a replica) sends it to look the master
+/// up again and retry the command once there; the replica did not run it.
 public final class RedisClient: Sendable {
-    public let configuration: RedisConfiguration
+    public let endpoint: any RedisEndpoint
+    public var configuration: RedisConfiguration { endpoint.configuration }
+    private let ownsEndpoint: Bool
     private let eventLoop: EventLoop
     private let name: String
     private let logger: Logger
@@ -20,15 +26,54 @@ public final class RedisClient: Sendable {
     }
     private let state = NIOLockedValueBox(State.idle(failures: 0, retryAt: nil))
 
-    public init(
+    /// A client with an endpoint of its own (shut down with it).
+    public convenience init(
         configuration: RedisConfiguration, eventLoop: EventLoop, name: String, logger: Logger,
         backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(2))
     ) {
-        self.configuration = configuration
+        self.init(
+            endpoint: configuration.endpoint(eventLoop: eventLoop, logger: logger), ownsEndpoint: true,
+            eventLoop: eventLoop, name: name, logger: logger, backoff: backoff)
+    }
+
+    /// A client of a shared endpoint, which its owner shuts down.
+    public convenience init(
+        endpoint: any RedisEndpoint, eventLoop: EventLoop, name: String, logger: Logger,
+        backoff: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(2))
+    ) {
+        self.init(endpoint: endpoint, ownsEndpoint: false, eventLoop: eventLoop, name: name, logger: logger, backoff: backoff)
+    }
+
+    private init(
+        endpoint: any RedisEndpoint, ownsEndpoint: Bool, eventLoop: EventLoop, name: String, logger: Logger,
+        backoff: Backoff
+    ) {
+        self.endpoint = endpoint
+        self.ownsEndpoint = ownsEndpoint
         self.eventLoop = eventLoop
         self.name = name
         self.logger = logger
         self.backoff = backoff
+        endpoint.onMasterMoved { [weak self] in self?.dropConnection() }
+    }
+
+    /// Closes the current connection (the master moved, or it turned out to be a replica): the
+    /// next command connects again, at once.
+    public func dropConnection() {
+        let connection: RedisConnection? = state.withLockedValue { state in
+            switch state {
+            case .connected(let connection):
+                state = .idle(failures: 0, retryAt: nil)
+                return connection
+            case .idle:
+                // Backing off from a master that died: the new one is worth trying now.
+                state = .idle(failures: 0, retryAt: nil)
+                return nil
+            case .connecting, .shutDown:
+                return nil
+            }
+        }
+        if let connection { connection.channel.close(promise: nil) }
     }
 
     /// The current connection, connecting when there is none.
@@ -65,7 +110,7 @@ public final class RedisClient: Sendable {
         case .fail(let error): throw error
         case .start(let promise, let failures):
             do {
-                let connection = try await RedisConnection.connect(configuration, eventLoop: eventLoop, name: name)
+                let connection = try await endpoint.connect(on: eventLoop, name: name)
                 let keep = state.withLockedValue { state -> Bool in
                     if case .shutDown = state { return false }
                     state = .connected(connection)
@@ -101,23 +146,49 @@ public final class RedisClient: Sendable {
     /// Sends a command; error replies throw `RedisError.server`.
     @discardableResult
     public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws -> RESPValue {
-        try await connection().send(command, timeout: timeout)
+        do {
+            return try await connection().send(command, timeout: timeout)
+        } catch RedisError.server(let message) where Self.isReadOnly(message) {
+            reachedReplica(message)
+            return try await connection().send(command, timeout: timeout)
+        }
+    }
+
+    static func isReadOnly(_ message: String) -> Bool { message.hasPrefix("READONLY") }
+
+    /// A write reached a replica: the master moved. Look it up again and reconnect.
+    private func reachedReplica(_ message: String) {
+        logger.warning("Redis answered as a replica: looking the master up again", metadata: [
+            "redis": "\(configuration.redacted)", "error": "\(message)",
+        ])
+        endpoint.invalidate()
+        dropConnection()
     }
 
     public func send(_ name: String, _ arguments: String...) async throws -> RESPValue {
         try await send(RESPCommand(name, arguments))
     }
 
-    /// Runs a script: EVALSHA, and EVAL when the server does not have it cached.
-    public func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RESPValue {
-        let connection = try await connection()
-        let tail = [String(keys.count)] + keys + arguments
-        let reply = try await connection.sendRaw(RESPCommand("EVALSHA", [script.sha1] + tail))
-        if case .error(let message) = reply {
-            guard message.hasPrefix("NOSCRIPT") else { throw RedisError.server(message) }
-            return try await connection.send(RESPCommand("EVAL", [script.source] + tail))
+    /// Runs a script: EVALSHA, and EVAL when the server does not have it cached. With
+    /// `replicas` > 0 it then sends `WAIT replicas timeout` on the same connection and throws
+    /// `RedisError.notReplicated` when fewer replicas confirmed the write in time (the master
+    /// still has it).
+    public func evaluate(
+        _ script: RedisScript, keys: [String], arguments: [String], replicas: Int, replicaTimeout: Duration
+    ) async throws -> RESPValue {
+        do {
+            return try await evaluateOnce(script, keys: keys, arguments: arguments, replicas: replicas, replicaTimeout: replicaTimeout)
+        } catch RedisError.server(let message) where Self.isReadOnly(message) {
+            reachedReplica(message)
+            return try await evaluateOnce(script, keys: keys, arguments: arguments, replicas: replicas, replicaTimeout: replicaTimeout)
         }
-        return reply
+    }
+
+    private func evaluateOnce(
+        _ script: RedisScript, keys: [String], arguments: [String], replicas: Int, replicaTimeout: Duration
+    ) async throws -> RESPValue {
+        try await connection().evaluate(
+            script, keys: keys, arguments: arguments, replicas: replicas, replicaTimeout: replicaTimeout)
     }
 
     public func shutdown() async {
@@ -127,5 +198,6 @@ public final class RedisClient: Sendable {
             return nil
         }
         await connection?.close()
+        if ownsEndpoint { await endpoint.shutdown() }
     }
 }

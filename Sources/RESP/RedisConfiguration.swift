@@ -1,5 +1,10 @@
-/// Where and how to connect, read from a `redis://` or `rediss://` URL:
-/// `redis[s]://[[user]:password@]host[:port][/db][?tls_ca_file=PATH&tls_verify=none]`.
+/// Where and how to connect, read from a URL:
+/// - `redis[s]://[[user]:password@]host[:port][/db][?tls_ca_file=PATH&tls_verify=none]`: one server;
+/// - `redis[s]+sentinel://[[user]:password@]host1:26379,host2:26379/MASTER_NAME[/db][?sentinel_password=P]`:
+///   whichever server the sentinels name master of `MASTER_NAME` (`host`/`port` are then the first sentinel's,
+///   and the credentials, database and TLS settings are the master's);
+/// - `redis[s]+cluster://[[user]:password@]host1:7000,host2:7001`: a Redis Cluster, its topology read from
+///   the first of these seed nodes that answers.
 public struct RedisConfiguration: Sendable, Equatable {
     public var host: String
     public var port: Int
@@ -13,6 +18,36 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var tlsVerify: Bool
     public var connectTimeout: Duration = .seconds(3)
     public var commandTimeout: Duration = .seconds(5)
+    /// Set for a `+sentinel` URL: the master is looked up, not fixed.
+    public var sentinel: Sentinel?
+    /// Set for a `+cluster` URL: the nodes to read the cluster's topology from.
+    public var clusterSeeds: [Address]?
+
+    /// The sentinels to ask and the name of the master they watch.
+    public struct Sentinel: Sendable, Equatable {
+        public var addresses: [Address]
+        public var masterName: String
+        /// AUTH for the sentinels (`sentinel_password`), which Redis configures apart from the master's.
+        public var password: String?
+
+        public init(addresses: [Address], masterName: String, password: String? = nil) {
+            self.addresses = addresses
+            self.masterName = masterName
+            self.password = password
+        }
+    }
+
+    public struct Address: Sendable, Hashable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
 
     public init(host: String = "127.0.0.1", port: Int = 6379, password: String? = nil, database: Int = 0) {
         self.host = host
@@ -23,6 +58,8 @@ public struct RedisConfiguration: Sendable, Equatable {
         self.tls = false
         self.tlsCAFile = nil
         self.tlsVerify = true
+        self.sentinel = nil
+        self.clusterSeeds = nil
     }
 
     public struct InvalidURL: Error, Sendable, CustomStringConvertible {
@@ -32,17 +69,37 @@ public struct RedisConfiguration: Sendable, Equatable {
     public init(url: String) throws(InvalidURL) {
         func invalid(_ reason: String) -> InvalidURL { InvalidURL(description: "invalid Redis URL: \(reason)") }
         var rest = Substring(url)
+        var isSentinel = false
+        var isCluster = false
         if rest.hasPrefix("redis://") {
             tls = false
             rest = rest.dropFirst("redis://".count)
         } else if rest.hasPrefix("rediss://") {
             tls = true
             rest = rest.dropFirst("rediss://".count)
+        } else if rest.hasPrefix("redis+sentinel://") {
+            tls = false
+            isSentinel = true
+            rest = rest.dropFirst("redis+sentinel://".count)
+        } else if rest.hasPrefix("rediss+sentinel://") {
+            tls = true
+            isSentinel = true
+            rest = rest.dropFirst("rediss+sentinel://".count)
+        } else if rest.hasPrefix("redis+cluster://") {
+            tls = false
+            isCluster = true
+            rest = rest.dropFirst("redis+cluster://".count)
+        } else if rest.hasPrefix("rediss+cluster://") {
+            tls = true
+            isCluster = true
+            rest = rest.dropFirst("rediss+cluster://".count)
         } else {
-            throw invalid("expected redis:// or rediss://")
+            throw invalid("expected redis://, rediss://, redis+sentinel://, redis+cluster:// (or rediss+...)")
         }
         tlsCAFile = nil
         tlsVerify = true
+        sentinel = nil
+        clusterSeeds = nil
         var query: Substring = ""
         if let question = rest.firstIndex(of: "?") {
             query = rest[rest.index(after: question)...]
@@ -66,27 +123,32 @@ public struct RedisConfiguration: Sendable, Equatable {
                 password = Self.percentDecoded(credentials)
             }
         }
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw invalid("unclosed [ in host") }
-            host = String(rest[rest.index(after: rest.startIndex)..<close])
-            rest = rest[rest.index(after: close)...]
-            if rest.hasPrefix(":") {
-                guard let value = Int(rest.dropFirst()), (1...65535).contains(value) else { throw invalid("bad port") }
-                port = value
-            } else {
-                port = 6379
+        if isCluster {
+            var seeds: [Address] = []
+            for entry in rest.split(separator: ",", omittingEmptySubsequences: false) {
+                seeds.append(try Self.address(entry, defaultPort: 6379))
             }
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = String(rest[..<colon])
-            guard let value = Int(rest[rest.index(after: colon)...]), (1...65535).contains(value) else {
-                throw invalid("bad port")
+            guard path.isEmpty else { throw invalid("a cluster has no databases: no path after the nodes") }
+            clusterSeeds = seeds
+            host = seeds[0].host
+            port = seeds[0].port
+        } else if isSentinel {
+            var addresses: [Address] = []
+            for entry in rest.split(separator: ",", omittingEmptySubsequences: false) {
+                addresses.append(try Self.address(entry, defaultPort: 26379))
             }
-            port = value
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            guard let name = parts.first, !name.isEmpty else { throw invalid("a sentinel URL names the master: /MASTER_NAME") }
+            guard parts.count <= 2 else { throw invalid("the path is /MASTER_NAME[/db]") }
+            path = parts.count == 2 ? parts[1] : ""
+            sentinel = Sentinel(addresses: addresses, masterName: Self.percentDecoded(name))
+            host = addresses[0].host
+            port = addresses[0].port
         } else {
-            host = String(rest)
-            port = 6379
+            let address = try Self.address(rest, defaultPort: 6379)
+            host = address.host
+            port = address.port
         }
-        guard !host.isEmpty else { throw invalid("no host") }
         if path.isEmpty {
             database = 0
         } else {
@@ -102,6 +164,8 @@ public struct RedisConfiguration: Sendable, Equatable {
             case "tls_verify":
                 guard value == "none" || value == "full" else { throw invalid("tls_verify must be none or full") }
                 tlsVerify = value != "none"
+            case "sentinel_password" where sentinel != nil:
+                sentinel?.password = value
             default: throw invalid("unknown parameter \(key)")
             }
         }
@@ -109,7 +173,52 @@ public struct RedisConfiguration: Sendable, Equatable {
 
     /// The URL without credentials, for logs.
     public var redacted: String {
-        "\(tls ? "rediss" : "redis")://\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
+        let scheme = tls ? "rediss" : "redis"
+        if let sentinel {
+            let hosts = sentinel.addresses.map(\.description).joined(separator: ",")
+            return "\(scheme)+sentinel://\(hosts)/\(sentinel.masterName)/\(database)"
+        }
+        if let clusterSeeds {
+            return "\(scheme)+cluster://" + clusterSeeds.map(\.description).joined(separator: ",")
+        }
+        return "\(scheme)://\(Address(host: host, port: port))/\(database)"
+    }
+
+    /// `host[:port]` or `[v6]:port`.
+    static func address(_ text: Substring, defaultPort: Int) throws(InvalidURL) -> Address {
+        func invalid(_ reason: String) -> InvalidURL { InvalidURL(description: "invalid Redis URL: \(reason)") }
+        var rest = text
+        let host: String
+        var port = defaultPort
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw invalid("unclosed [ in host") }
+            host = String(rest[rest.index(after: rest.startIndex)..<close])
+            rest = rest[rest.index(after: close)...]
+            if rest.hasPrefix(":") {
+                guard let value = Int(rest.dropFirst()), (1...65535).contains(value) else { throw invalid("bad port") }
+                port = value
+            }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = String(rest[..<colon])
+            guard let value = Int(rest[rest.index(after: colon)...]), (1...65535).contains(value) else {
+                throw invalid("bad port")
+            }
+            port = value
+        } else {
+            host = String(rest)
+        }
+        guard !host.isEmpty else { throw invalid("no host") }
+        return Address(host: host, port: port)
+    }
+
+    /// The configuration of one server: this one's credentials, database and TLS, at `address`.
+    public func server(at address: Address) -> RedisConfiguration {
+        var server = self
+        server.host = address.host
+        server.port = address.port
+        server.sentinel = nil
+        server.clusterSeeds = nil
+        return server
     }
 
     static func percentDecoded(_ text: Substring) -> String {

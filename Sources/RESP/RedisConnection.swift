@@ -107,6 +107,26 @@ public final class RedisConnection: Sendable {
         return try await Self.send(command, on: channel, timeout: timeout ?? configuration.commandTimeout)
     }
 
+    /// Sends `ASKING` and then `command`, back to back with nothing between them (a cluster node
+    /// runs the command after an `ASK` redirect only right after `ASKING` on the same connection).
+    /// Returns the command's reply; an error reply is returned as `.error`.
+    public func sendRawAsking(_ command: RESPCommand, timeout: Duration? = nil) async throws -> RESPValue {
+        guard channel.isActive else { throw RedisError.connectionClosed }
+        let deadline = NIODeadline.now() + (timeout ?? configuration.commandTimeout).timeAmount
+        let asking = channel.eventLoop.makePromise(of: RESPValue.self)
+        let reply = channel.eventLoop.makePromise(of: RESPValue.self)
+        let channel = self.channel
+        channel.eventLoop.execute {
+            for (request, promise) in [(RESPCommand("ASKING"), asking), (command, reply)] {
+                channel.write(RedisRequest(command: request, promise: promise, deadline: deadline)).whenFailure {
+                    promise.fail($0)
+                }
+            }
+        }
+        if case .error(let message) = try await asking.futureResult.get() { throw RedisError.server(message) }
+        return try await reply.futureResult.get()
+    }
+
     /// Sends a command; an error reply throws `RedisError.server`.
     @discardableResult
     public func send(_ command: RESPCommand, timeout: Duration? = nil) async throws -> RESPValue {

@@ -12,6 +12,8 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
     case protocolError(String)
     /// A reply of an unexpected shape.
     case unexpectedReply(String)
+    /// `WAIT` confirmed the write on fewer replicas than asked in time; the master has it.
+    case notReplicated(confirmed: Int, wanted: Int)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unavailable(let reason): "Redis unavailable: \(reason)"
         case .protocolError(let reason): "Redis protocol error: \(reason)"
         case .unexpectedReply(let reason): "unexpected Redis reply: \(reason)"
+        case .notReplicated(let confirmed, let wanted): "the write reached \(confirmed) of \(wanted) replicas in time"
         }
     }
 }

@@ -4,16 +4,16 @@ import TickwireCore
 /// A lock with a time to live in Redis: `SET NX PX` to take it, a script to extend
 /// it only while this holder owns it, a script to give it back.
 public struct RedisLeaderLock: LeaderLock {
-    let client: RedisClient
+    let client: any RedisCommands
     let key: String
 
-    public init(client: RedisClient, key: String) {
+    public init(client: any RedisCommands, key: String) {
         self.client = client
         self.key = key
     }
 
     public func acquire(holder: String, ttl: Duration) async throws -> Bool {
-        let reply = try await client.send(RESPCommand("SET", [key, holder, "NX", "PX", String(ttl.milliseconds)]))
+        let reply = try await client.send(RESPCommand("SET", [key, holder, "NX", "PX", String(ttl.milliseconds)]), key: key)
         return reply.string == "OK"
     }
 
@@ -23,11 +23,5 @@ public struct RedisLeaderLock: LeaderLock {
 
     public func release(holder: String) async throws {
         _ = try await client.evaluate(RedisScripts.releaseLock, keys: [key], arguments: [holder])
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

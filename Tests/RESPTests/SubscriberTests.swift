@@ -11,12 +11,14 @@ final class SubscriberProbe: Sendable {
     let messages = NIOLockedValueBox<[(String, String)]>([])
     let connects = NIOLockedValueBox<[Bool]>([])
     let disconnects = NIOLockedValueBox(0)
+    let lost = NIOLockedValueBox<[String]>([])
 
     var events: RedisSubscriber.Events {
         RedisSubscriber.Events(
             message: { channel, payload in self.messages.withLockedValue { $0.append((channel, String(buffer: payload))) } },
             connected: { reconnected in self.connects.withLockedValue { $0.append(reconnected) } },
-            disconnected: { self.disconnects.withLockedValue { $0 += 1 } })
+            disconnected: { self.disconnects.withLockedValue { $0 += 1 } },
+            lost: { channels in self.lost.withLockedValue { $0 += channels } })
     }
 
     func received(_ payload: String) -> Bool {

@@ -85,6 +85,10 @@ public final class RedisServer: @unchecked Sendable {
     /// Runs `redis-cli` against this server and returns its output.
     @discardableResult
     public func cli(_ arguments: String...) throws -> String {
+        try Self.cli(port: port, arguments)
+    }
+
+    static func cli(port: Int, _ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Executables.find("redis-cli") ?? "/usr/bin/redis-cli")
         process.arguments = ["-p", String(port)] + arguments
