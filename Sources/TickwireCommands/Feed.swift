@@ -24,7 +24,7 @@ struct Feed: AsyncParsableCommand, OptionGroups {
         discussion: "Every option can also be set as TICKWIRE_<OPTION>; --redis-url also reads REDIS_URL."
     )
 
-    @Option(help: "The cluster's Redis (redis://[:password@]host[:port][/db], rediss:// for TLS).")
+    @Option(help: "The cluster's Redis: redis://[:password@]host[:port][/db] (rediss:// for TLS), redis+sentinel://host1:26379,host2:26379/MASTER_NAME[/db], or redis+cluster://host1:7000,host2:7001.")
     var redisURL: String?
 
     @Option(help: "Prefix for every Redis key and channel (the gateways' --redis-prefix).")
@@ -97,7 +97,7 @@ struct Feed: AsyncParsableCommand, OptionGroups {
             lock: RedisLeaderLock(client: broker.client, key: brokerSettings.keys.feedLeader), settings: settings,
             eventLoop: group.next(), logger: logger)
         logger.info("feed starting", metadata: [
-            "redis": "\(broker.client.configuration.redacted)", "symbols": "\(symbols.count)", "holder": "\(settings.holderID)",
+            "redis": "\(broker.configuration.redacted)", "symbols": "\(symbols.count)", "holder": "\(settings.holderID)",
         ])
         let serviceGroup = ServiceGroup(
             services: [feed], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)

@@ -29,7 +29,7 @@ struct Publish: AsyncParsableCommand {
     @Option(help: "The gateway's API key.")
     var apiKey: String?
 
-    @Option(help: "Publish straight to this Redis instead of through a gateway.")
+    @Option(help: "Publish straight to this Redis (redis://, rediss://, redis+sentinel:// or redis+cluster://) instead of through a gateway.")
     var redisURL: String?
 
     @Option(help: "Prefix for every Redis key and channel (the gateways' --redis-prefix).")
@@ -116,7 +116,7 @@ struct Publish: AsyncParsableCommand {
                     notification: publication.kind, data: publication.data, userID: publication.userID)
                 print(envelope.id.description)
             } catch {
-                throw CLIError("could not publish through \(broker.client.configuration.redacted): \(error)")
+                throw CLIError("could not publish through \(broker.configuration.redacted): \(error)")
             }
         }
     }

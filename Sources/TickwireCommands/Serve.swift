@@ -54,11 +54,17 @@ struct Serve: AsyncParsableCommand, OptionGroups {
 
     @OptionGroup var marketData: MarketDataOptions
 
-    @Option(help: "Join a cluster through this Redis (redis://[:password@]host[:port][/db], rediss:// for TLS). Also REDIS_URL.")
+    @Option(help: "Join a cluster through this Redis: redis://[:password@]host[:port][/db] (rediss:// for TLS), the master Sentinel names: redis+sentinel://[:password@]host1:26379,host2:26379/MASTER_NAME[/db], or a Redis Cluster: redis+cluster://[:password@]host1:7000,host2:7001. Also REDIS_URL.")
     var redisURL: String?
 
     @Option(help: "Prefix for every Redis key and channel.")
     var redisPrefix = ""
+
+    @Option(help: "With --redis-url: a notification's publish succeeds only once this many replicas have it (Redis WAIT), so a failover cannot lose it; 0: do not wait.")
+    var redisWait = 0
+
+    @Option(help: "With --redis-wait: seconds WAIT may take before the publish fails (503; the master still has the notification).")
+    var redisWaitTimeout = 1.0
 
     @Option(help: "Seconds between ticks of the simulated feed.")
     var feedTick = 1.0
@@ -181,6 +187,9 @@ struct Serve: AsyncParsableCommand, OptionGroups {
         guard rateLimitWindow > 0 else { throw ValidationError("--rate-limit-window must be positive") }
         guard notificationCapacity > 0 else { throw ValidationError("--notification-capacity must be positive") }
         guard notificationTtl > 0 else { throw ValidationError("--notification-ttl must be positive") }
+        guard redisWait >= 0 else { throw ValidationError("--redis-wait must not be negative") }
+        guard redisWaitTimeout > 0 else { throw ValidationError("--redis-wait-timeout must be positive") }
+        guard redisWait == 0 || redisURL != nil else { throw ValidationError("--redis-wait needs --redis-url") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -271,6 +280,8 @@ struct Serve: AsyncParsableCommand, OptionGroups {
             redisSettings.keys = RedisKeys(prefix: redisPrefix)
             redisSettings.notificationCapacity = notificationCapacity
             redisSettings.retentionMilliseconds = Int64(notificationTtl) * 1000
+            redisSettings.replicasToWait = redisWait
+            redisSettings.replicaWaitTimeout = .milliseconds(Int64(redisWaitTimeout * 1000))
             redisSettings.symbols = symbols
             let redisBroker = RedisBroker(
                 configuration: try RedisConfiguration(url: redisURL), settings: redisSettings, eventLoop: dispatchLoop,
@@ -328,7 +339,7 @@ struct Serve: AsyncParsableCommand, OptionGroups {
             echo: conformanceEcho, tls: tls != nil, metrics: server.metricsAddress.map { (metricsHost ?? host, $0.port ?? 0) })
         logger.info("listening", metadata: [
             "address": "\(host):\(boundPort)", "symbols": "\(symbols.count)",
-            "broker": "\(redis.map { "redis \($0.client.configuration.redacted)" } ?? "memory")",
+            "broker": "\(redis.map { "redis \($0.configuration.redacted)" } ?? "memory")",
         ])
 
         var services: [any Service] = []

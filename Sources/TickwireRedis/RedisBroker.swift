@@ -16,6 +16,12 @@ import TickwireProtocol
 /// After the subscriber connection comes back from a drop, the broker reads each
 /// subscribed user's stream from the last id it delivered, holding live events of
 /// that user meanwhile, so a blink of the network or of Redis loses nothing.
+///
+/// The Redis is one server, a master behind Sentinel (`redis+sentinel://`), or a Redis
+/// Cluster (`redis+cluster://`): then keys carry hash tags (`RedisKeys.hashTagged`), the
+/// latest price is one key per symbol, and channels are sharded (SPUBLISH, SSUBSCRIBE on
+/// the master of each channel's slot); a channel that moves to another master is caught
+/// up like a reconnect.
 public final class RedisBroker: Broker {
     public struct Settings: Sendable {
         public var keys = RedisKeys()
@@ -27,6 +33,10 @@ public final class RedisBroker: Broker {
         public var symbols: [String] = []
         public var pingInterval: Duration = .seconds(1)
         public var pingTimeout: Duration = .seconds(2)
+        /// Replicas that must confirm a notification (`WAIT`) before its publish succeeds; 0: none.
+        public var replicasToWait = 0
+        /// How long `WAIT` may take before the publish fails as not replicated.
+        public var replicaWaitTimeout: Duration = .seconds(1)
 
         public init() {}
     }
@@ -42,9 +52,13 @@ public final class RedisBroker: Broker {
     }
 
     public let settings: Settings
-    public let client: RedisClient
-    private let subscriber: NIOLockedValueBox<RedisSubscriber?>
-    private let configuration: RedisConfiguration
+    public let configuration: RedisConfiguration
+    /// Commands and scripts: a `RedisClient`, or a `RedisClusterClient` on a cluster.
+    public let client: any RedisCommands
+    /// The server (or, behind Sentinel, the master) the client and the subscriber share; nil on a cluster.
+    private let endpoint: (any RedisEndpoint)?
+    private let cluster: RedisClusterClient?
+    private let subscriber: NIOLockedValueBox<(any RedisPubSub)?>
     private let eventLoop: EventLoop
     private let logger: Logger
     private let metrics: Metrics
@@ -74,25 +88,45 @@ public final class RedisBroker: Broker {
         configuration: RedisConfiguration, settings: Settings, eventLoop: EventLoop, logger: Logger,
         metrics: Metrics = Metrics()
     ) {
-        self.configuration = configuration
+        var settings = settings
+        settings.keys = RedisKeys(prefix: settings.keys.prefix, hashTagged: configuration.clusterSeeds != nil)
         self.settings = settings
+        self.configuration = configuration
         self.eventLoop = eventLoop
         self.logger = logger
         self.metrics = metrics
-        self.client = RedisClient(configuration: configuration, eventLoop: eventLoop, name: "tickwire", logger: logger)
+        if configuration.clusterSeeds != nil {
+            let cluster = RedisClusterClient(configuration: configuration, eventLoop: eventLoop, name: "tickwire", logger: logger)
+            self.cluster = cluster
+            self.endpoint = nil
+            self.client = cluster
+        } else {
+            let endpoint = configuration.endpoint(eventLoop: eventLoop, logger: logger)
+            self.cluster = nil
+            self.endpoint = endpoint
+            self.client = RedisClient(endpoint: endpoint, eventLoop: eventLoop, name: "tickwire", logger: logger)
+        }
         self.subscriber = NIOLockedValueBox(nil)
     }
 
     // MARK: Lifecycle
 
     public func start(delegate: any BrokerDelegate) async {
-        let subscriber = RedisSubscriber(
-            configuration: configuration, eventLoop: eventLoop, logger: logger,
-            events: RedisSubscriber.Events(
-                message: { [weak self] channel, payload in self?.received(channel: channel, payload: payload) },
-                connected: { [weak self] reconnected in self?.subscriberConnected(reconnected: reconnected) },
-                disconnected: { [weak self] in self?.subscriberDisconnected() }),
-            pingInterval: settings.pingInterval, pingTimeout: settings.pingTimeout)
+        let events = RedisSubscriber.Events(
+            message: { [weak self] channel, payload in self?.received(channel: channel, payload: payload) },
+            connected: { [weak self] reconnected in self?.subscriberConnected(reconnected: reconnected) },
+            disconnected: { [weak self] in self?.subscriberDisconnected() },
+            lost: { [weak self] channels in self?.channelsLost(channels) })
+        let subscriber: any RedisPubSub
+        if let cluster {
+            subscriber = RedisShardedSubscriber(
+                cluster: cluster, eventLoop: eventLoop, logger: logger, events: events,
+                pingInterval: settings.pingInterval, pingTimeout: settings.pingTimeout)
+        } else {
+            subscriber = RedisSubscriber(
+                endpoint: endpoint!, eventLoop: eventLoop, logger: logger, events: events,
+                pingInterval: settings.pingInterval, pingTimeout: settings.pingTimeout)
+        }
         self.subscriber.withLockedValue { $0 = subscriber }
         for symbol in settings.symbols { subscriber.subscribe(settings.keys.priceChannel(symbol)) }
         let task = Task { await subscriber.run() }
@@ -110,6 +144,7 @@ public final class RedisBroker: Broker {
         await subscriber.withLockedValue { $0 }?.shutdown()
         await task?.value
         await client.shutdown()
+        await endpoint?.shutdown()
     }
 
     public var isReady: Bool { subscriber.withLockedValue { $0 }?.isConnected ?? false }
@@ -124,7 +159,8 @@ public final class RedisBroker: Broker {
             }
             return (state.delegate, due)
         }
-        delegate?.broker(readinessChanged: true)
+        // On a cluster, one shard's subscriber may be up while another is still away.
+        delegate?.broker(readinessChanged: isReady)
         if reconnected { metrics.reconnected() }
         for user in due { catchUp(user: user) }
     }
@@ -140,6 +176,27 @@ public final class RedisBroker: Broker {
             return state.delegate
         }
         delegate?.broker(readinessChanged: false)
+    }
+
+    /// On a cluster, these channels moved to another master (or a node dropped them): what was
+    /// published on them meanwhile went nowhere. Their users are caught up as after a reconnect.
+    private func channelsLost(_ channels: [String]) {
+        let keys = settings.keys
+        let due = state.withLockedValue { state -> [String] in
+            var due: [String] = []
+            for channel in channels where channel.hasPrefix(keys.notificationChannelPrefix) {
+                let userID = keys.user(ofNotificationChannel: channel)
+                guard var user = state.users[userID] else { continue }
+                if user.held == nil { user.held = [] }
+                if !user.catchingUp {
+                    user.catchingUp = true
+                    due.append(userID)
+                }
+                state.users[userID] = user
+            }
+            return due
+        }
+        for user in due { catchUp(user: user) }
     }
 
     // MARK: Interest
@@ -172,7 +229,7 @@ public final class RedisBroker: Broker {
             }
             state.withLockedValue { $0.delegate }?.broker(didReceive: [price])
         } else if channel.hasPrefix(keys.notificationChannelPrefix) {
-            let userID = String(channel.dropFirst(keys.notificationChannelPrefix.count))
+            let userID = keys.user(ofNotificationChannel: channel)
             guard let object = parsed, let envelope = try? NotificationEnvelope(json: object) else {
                 return drop("an invalid notification on \(channel)")
             }
@@ -265,9 +322,15 @@ public final class RedisBroker: Broker {
             for price in prices {
                 let payload = String(decoding: price.brokerPayload(publishedAtMicroseconds: now), as: UTF8.self)
                 group.addTask {
-                    _ = try await client.evaluate(
-                        RedisScripts.publishPrice, keys: [keys.latestPrices, keys.priceChannel(price.symbol)],
-                        arguments: [price.symbol, payload])
+                    if keys.hashTagged {
+                        _ = try await client.evaluate(
+                            RedisScripts.publishPriceSharded, keys: [keys.latestPrice(price.symbol), keys.priceChannel(price.symbol)],
+                            arguments: [payload])
+                    } else {
+                        _ = try await client.evaluate(
+                            RedisScripts.publishPrice, keys: [keys.latestPrices, keys.priceChannel(price.symbol)],
+                            arguments: [price.symbol, payload])
+                    }
                 }
             }
             try await group.waitForAll()
@@ -275,10 +338,24 @@ public final class RedisBroker: Broker {
     }
 
     public func latestPrices() async throws -> [PriceUpdate] {
-        let reply = try await client.send(RESPCommand("HGETALL", [settings.keys.latestPrices]))
-        guard let pairs = reply.pairs else { throw RedisError.unexpectedReply("HGETALL: \(reply)") }
-        return pairs.compactMap { pair in
-            guard case .bulkString(let payload) = pair.value,
+        let keys = settings.keys
+        let payloads: [RESPValue]
+        if keys.hashTagged {
+            // One GET per symbol, all at once: each node's client pipelines its own, one round trip per shard.
+            let client = self.client
+            payloads = try await withThrowingTaskGroup(of: RESPValue.self) { group in
+                for symbol in settings.symbols {
+                    group.addTask { try await client.send(RESPCommand("GET", [keys.latestPrice(symbol)]), key: keys.latestPrice(symbol)) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        } else {
+            let reply = try await client.send(RESPCommand("HGETALL", [keys.latestPrices]), key: keys.latestPrices)
+            guard let pairs = reply.pairs else { throw RedisError.unexpectedReply("HGETALL: \(reply)") }
+            payloads = pairs.map(\.value)
+        }
+        return payloads.compactMap { value in
+            guard case .bulkString(let payload) = value,
                 let object = payload.withUnsafeReadableBytes({ try? JSONParser.parse($0).objectValue })
             else { return nil }
             return try? PriceUpdate(json: object, receivedAt: .now())
@@ -295,7 +372,8 @@ public final class RedisBroker: Broker {
             arguments: [
                 kind.rawValue, data.jsonText, timestamp.rfc3339, String(settings.notificationCapacity),
                 String(settings.retentionMilliseconds),
-            ])
+            ] + (settings.keys.hashTagged ? ["sharded"] : []),
+            replicas: settings.replicasToWait, replicaTimeout: settings.replicaWaitTimeout)
         guard let text = reply.string, let id = StreamID(text) else {
             throw RedisError.unexpectedReply("the publish script returned \(reply)")
         }
@@ -304,7 +382,7 @@ public final class RedisBroker: Broker {
 
     public func replay(userID: String, after since: StreamID) async throws -> NotificationReplay {
         // Live delivery must be on before the stream is read, or an event published in between is lost.
-        try await subscriber.withLockedValue { $0 }?.waitUntilSubscribed(settings.keys.notificationChannel(userID))
+        try await subscriber.withLockedValue { $0 }?.waitUntilSubscribed(settings.keys.notificationChannel(userID), timeout: .seconds(5))
         let reply = try await client.evaluate(
             RedisScripts.replay, keys: [settings.keys.notificationStream(userID)],
             arguments: [since.description, String(settings.notificationCapacity)])

@@ -9,12 +9,20 @@ public enum RedisScripts {
         return redis.call('PUBLISH', KEYS[2], ARGV[2])
         """)
 
+    /// On a cluster: records a price under the symbol's own key and publishes it on its shard.
+    /// KEYS: latest price key, price channel (one hash tag). ARGV: price JSON.
+    public static let publishPriceSharded = RedisScript("""
+        redis.call('SET', KEYS[1], ARGV[1])
+        return redis.call('SPUBLISH', KEYS[2], ARGV[1])
+        """)
+
     /// Stores a notification in the user's stream (capped, trimmed by age, expiring with
     /// the stream's last event; the newest id trimmed is kept as the stream's
     /// max-deleted-entry-id), then publishes it with the stream id the store assigned,
     /// so live delivery and replay agree on ids. Returns the id.
     /// KEYS: stream, channel. ARGV: event, data (a JSON object), timestamp (RFC 3339),
-    /// capacity (events kept), retention (milliseconds).
+    /// capacity (events kept), retention (milliseconds), and `sharded` on a Redis Cluster
+    /// (SPUBLISH: the channel shares the stream's hash tag).
     ///
     /// Any backend may call it (EVALSHA, or EVAL with this source); it checks its input.
     public static let publishNotification = RedisScript("""
@@ -57,7 +65,8 @@ public enum RedisScripts {
         end
         if removed then redis.call('XSETID', KEYS[1], id, 'MAXDELETEDID', removed) end
         redis.call('PEXPIRE', KEYS[1], retention)
-        redis.call('PUBLISH', KEYS[2], '{"id":"' .. id .. '","event":"' .. event .. '","data":' .. data .. ',"timestamp":"' .. timestamp .. '"}')
+        local publish = ARGV[6] == 'sharded' and 'SPUBLISH' or 'PUBLISH'
+        redis.call(publish, KEYS[2], '{"id":"' .. id .. '","event":"' .. event .. '","data":' .. data .. ',"timestamp":"' .. timestamp .. '"}')
         return id
         """)
 

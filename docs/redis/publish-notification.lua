@@ -1,13 +1,15 @@
 -- Tickwire: store a notification and publish it, atomically, with one id for both.
 -- The same script `tickwire serve` and `tickwire publish` run (a test keeps them identical).
 --
--- KEYS[1]  notifications:stream:{user_id}   (with your --redis-prefix in front)
--- KEYS[2]  notifications:{user_id}
+-- KEYS[1]  notifications:stream:USER_ID   (with your --redis-prefix in front;
+--          on a Redis Cluster notifications:stream:{USER_ID}, braces included)
+-- KEYS[2]  notifications:USER_ID           (on a Redis Cluster notifications:{USER_ID})
 -- ARGV[1]  event: transaction_update | balance_update | notification
 -- ARGV[2]  data: the event's data, a JSON object (see docs/PROTOCOL.md section 4)
 -- ARGV[3]  timestamp: when it was published, RFC 3339 UTC (2026-11-29T10:30:00.123Z)
 -- ARGV[4]  events kept per user (1000)
 -- ARGV[5]  retention in milliseconds (604800000: 7 days)
+-- ARGV[6]  optional: sharded on a Redis Cluster (publishes with SPUBLISH)
 -- Returns the event id. Requires Redis 7.0 or later.
 local event, data, timestamp = ARGV[1], ARGV[2], ARGV[3]
 if event ~= 'transaction_update' and event ~= 'balance_update' and event ~= 'notification' then
@@ -48,6 +50,7 @@ if not removed and redis.call('XLEN', KEYS[1]) == 1 then
 end
 if removed then redis.call('XSETID', KEYS[1], id, 'MAXDELETEDID', removed) end
 redis.call('PEXPIRE', KEYS[1], retention)
-redis.call('PUBLISH', KEYS[2], '{"id":"' .. id .. '","event":"' .. event .. '","data":' .. data .. ',"timestamp":"' .. timestamp .. '"}')
+local publish = ARGV[6] == 'sharded' and 'SPUBLISH' or 'PUBLISH'
+redis.call(publish, KEYS[2], '{"id":"' .. id .. '","event":"' .. event .. '","data":' .. data .. ',"timestamp":"' .. timestamp .. '"}')
 return id
 
