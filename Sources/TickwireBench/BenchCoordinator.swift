@@ -162,6 +162,10 @@ public final class BenchCoordinator: @unchecked Sendable {
         if let before, let rss {
             result.serverRSSPerConnectionBytes = (rss - before.rssKB) * 1024 / max(1, plan.connections)
         }
+        if let before, let afterConnect {
+            result.serverCPUPerConnectionMicroseconds =
+                (afterConnect.cpuSeconds - before.cpuSeconds) * 1_000_000 / Double(max(1, result.subscribed))
+        }
         if let cpuStart, let cpuEnd {
             result.serverCPUPercent = (cpuEnd.cpuSeconds - cpuStart.cpuSeconds) / max(phaseSeconds, 0.001) * 100
         }

@@ -35,6 +35,9 @@ public struct BenchResult: Codable, Sendable {
     public var serverRSSAfterKB: Int?
     public var serverRSSPerConnectionBytes: Int?
     public var serverCPUPercent: Double?
+    /// Server CPU time per connection over the connect phase (accept, upgrade, token, `connected`,
+    /// subscribe; and the phase's idle time), microseconds.
+    public var serverCPUPerConnectionMicroseconds: Double?
     /// Publish to receive, microseconds.
     public var latencyMicroseconds: Percentiles?
     public var priceLatencyMicroseconds: Percentiles?

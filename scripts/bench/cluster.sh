@@ -4,6 +4,7 @@
 # every Redis process over the run, from /proc/PID/stat.
 #
 #   scripts/bench/cluster.sh [N]
+#   TARGETS=cluster GATEWAY_OPTIONS="--socket-send-buffer 0" scripts/bench/cluster.sh 100000
 #
 # Needs what run-all.sh needs (root for sysctl, redis-server); builds release if missing.
 # Results: bench-results/cluster-<time>/wallet-*.json and summary.txt.
@@ -32,8 +33,10 @@ start_cluster() {
   rm -rf "$dir" && mkdir -p "$dir"
   ports=(6400 6401 6402 6403 6404 6405)
   for port in "${ports[@]}"; do
-    redis-server --port "$port" --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf" --save "" \
-      --appendonly no --dir "$dir" --daemonize yes >/dev/null
+    # The bus port is set below the ephemeral range tune-system.sh opens (10000-64999): port + 10000
+    # could be taken as a client's source port (in TIME-WAIT) by the run before.
+    redis-server --port "$port" --cluster-port $((port + 1000)) --cluster-enabled yes \
+      --cluster-config-file "$dir/nodes-$port.conf" --save "" --appendonly no --dir "$dir" --daemonize yes >/dev/null
   done
   sleep 0.5
   redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1
@@ -51,7 +54,8 @@ run() {
   local label=$1
   local names=() urls=()
   for i in 1 2 3 4 5 6; do
-    scripts/bench/gateway.sh start "tc$i" $((8420 + i)) --redis-url "$url" >/dev/null || { log "$label: gateway $i did not start"; return 1; }
+    # shellcheck disable=SC2086  # GATEWAY_OPTIONS is a list of options
+    scripts/bench/gateway.sh start "tc$i" $((8420 + i)) --redis-url "$url" ${GATEWAY_OPTIONS:-} >/dev/null || { log "$label: gateway $i did not start"; return 1; }
     names+=("tc$i"); urls+=("ws://127.0.0.1:$((8420 + i))")
   done
   local pids; pids=$(scripts/bench/gateway.sh pids "${names[@]}")
@@ -79,7 +83,12 @@ run() {
   sleep 2
 }
 
-log "wallet, $N clients, six gateways"
-start_single; run "tickwire redis"; stop_redis
-start_cluster; run "tickwire redis cluster"; stop_redis
+TARGETS=${TARGETS:-"single cluster"}
+log "wallet, $N clients, six gateways ${GATEWAY_OPTIONS:-}"
+for target in $TARGETS; do
+  case "$target" in
+    single) start_single; run "tickwire redis"; stop_redis ;;
+    cluster) start_cluster; run "tickwire redis cluster"; stop_redis ;;
+  esac
+done
 log "results in $out"

@@ -23,7 +23,9 @@ launch() {
     --jwt-secret bench-secret-0123456789abcdef0123 --api-key bench-api-key-0123456789abcdef --log-level warning "$@" >"$log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 100); do grep -q "listening on" "$log" 2>/dev/null && break; sleep 0.05; done
-  grep -q "listening on" "$log" || { echo "gateway $name did not start: $(tail -3 "$log")" >&2; exit 1; }
+  # A gateway that did not start in time is stopped: left running on a shared (SO_REUSEPORT) port,
+  # it would take a share of the next run's clients.
+  grep -q "listening on" "$log" || { kill "$pid" 2>/dev/null; echo "gateway $name did not start: $(tail -3 "$log")" >&2; exit 1; }
   echo "$pid" >"$dir/$name.pid"
   printf '%s\n' "$port" "$@" >"$dir/$name.args"
   echo "$pid"

@@ -24,7 +24,7 @@ def ms(value):
 
 def row(r, scenario):
     if "skipped" in r:
-        return f"| {r['connections']:,} | {r['label']} | skipped: {r['skipped']} |" + " |" * (12 if scenario in ('wallet', 'fanout') else 8 if scenario == 'reconnect' else 4)
+        return f"| {r['connections']:,} | {r['label']} | skipped: {r['skipped']} |" + " |" * (12 if scenario in ('wallet', 'fanout') else 9 if scenario == 'reconnect' else 4)
     c = r.get("connectMilliseconds") or {}
     rss = r.get("serverRSSPerConnectionBytes")
     cpu = r.get("serverCPUPercent")
@@ -35,7 +35,9 @@ def row(r, scenario):
     if scenario == "reconnect":
         rc = r.get("reconnectMilliseconds") or {}
         back = r.get("allBackSeconds")
-        return base + f" {'not all' if back is None else f'{back:.1f} s'} | {rc.get('p50','-')} ms | {rc.get('p99','-')} ms | {rc.get('max','-')} ms |"
+        per = r.get("serverCPUPerConnectionMicroseconds")
+        return base + f" {'not all' if back is None else f'{back:.1f} s'} | {rc.get('p50','-')} ms | {rc.get('p99','-')} ms | {rc.get('max','-')} ms |" \
+                      f" {'-' if per is None else f'{per:.0f} µs'} |"
     lat = r.get("latencyMicroseconds") or {}
     return base + f" {r['deliveredPerSecond']:,.0f} | {ms(lat.get('p50'))} | {ms(lat.get('p90'))} | {ms(lat.get('p99'))} | " \
                   f"{ms(lat.get('p999'))} | {ms(lat.get('max'))} | {r.get('lost', 0):,} | {r.get('duplicated', 0):,} |"
@@ -44,7 +46,7 @@ headers = {
     "idle": "| N | target | run | subscribed | connect p50/p99 | server RSS per connection | server CPU (idle) |",
     "wallet": "| N | target | run | subscribed | connect p50/p99 | RSS/conn | server CPU | delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup |",
     "fanout": "| N | target | run | subscribed | connect p50/p99 | RSS/conn | server CPU | delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost | dup |",
-    "reconnect": "| N | target | run | subscribed | connect p50/p99 | RSS/conn | server CPU | all back after restart | per client p50 | p99 | max |",
+    "reconnect": "| N | target | run | subscribed | connect p50/p99 | RSS/conn | server CPU | all back after restart | per client p50 | p99 | max | server CPU per connect |",
 }
 headers = {k: v + "\n" + "|---" * v.count(" | ") + "|---|" for k, v in headers.items()}
 titles = {"idle": "Idle", "wallet": "Wallet", "fanout": "Fan-out", "reconnect": "Reconnect"}
