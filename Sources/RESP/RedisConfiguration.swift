@@ -69,33 +69,16 @@ public struct RedisConfiguration: Sendable, Equatable {
     public init(url: String) throws(InvalidURL) {
         func invalid(_ reason: String) -> InvalidURL { InvalidURL(description: "invalid Redis URL: \(reason)") }
         var rest = Substring(url)
-        var isSentinel = false
-        var isCluster = false
-        if rest.hasPrefix("redis://") {
-            tls = false
-            rest = rest.dropFirst("redis://".count)
-        } else if rest.hasPrefix("rediss://") {
-            tls = true
-            rest = rest.dropFirst("rediss://".count)
-        } else if rest.hasPrefix("redis+sentinel://") {
-            tls = false
-            isSentinel = true
-            rest = rest.dropFirst("redis+sentinel://".count)
-        } else if rest.hasPrefix("rediss+sentinel://") {
-            tls = true
-            isSentinel = true
-            rest = rest.dropFirst("rediss+sentinel://".count)
-        } else if rest.hasPrefix("redis+cluster://") {
-            tls = false
-            isCluster = true
-            rest = rest.dropFirst("redis+cluster://".count)
-        } else if rest.hasPrefix("rediss+cluster://") {
-            tls = true
-            isCluster = true
-            rest = rest.dropFirst("rediss+cluster://".count)
-        } else {
-            throw invalid("expected redis://, rediss://, redis+sentinel://, redis+cluster:// (or rediss+...)")
-        }
+        // scheme: redis or rediss (TLS), then +sentinel or +cluster for the topologies.
+        guard let separator = rest.firstRange(of: "://") else { throw invalid("expected redis://, rediss://, redis+sentinel://, redis+cluster:// (or rediss+...)") }
+        let scheme = rest[..<separator.lowerBound].split(separator: "+", maxSplits: 1)
+        guard let base = scheme.first, base == "redis" || base == "rediss",
+            scheme.count == 1 || scheme[1] == "sentinel" || scheme[1] == "cluster"
+        else { throw invalid("expected redis://, rediss://, redis+sentinel://, redis+cluster:// (or rediss+...)") }
+        tls = base == "rediss"
+        let isSentinel = scheme.count == 2 && scheme[1] == "sentinel"
+        let isCluster = scheme.count == 2 && scheme[1] == "cluster"
+        rest = rest[separator.upperBound...]
         tlsCAFile = nil
         tlsVerify = true
         sentinel = nil

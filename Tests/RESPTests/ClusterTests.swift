@@ -30,6 +30,15 @@ func clusterClient(_ cluster: RedisClusterNodes) throws -> RedisClusterClient {
     RedisClusterClient(configuration: try configuration(cluster.url), eventLoop: loop, name: "t", logger: logger)
 }
 
+/// A sharded subscriber of `client`, running (its `run` ends with its `shutdown`), reporting to `probe`.
+func shardedSubscriber(_ client: RedisClusterClient, _ probe: SubscriberProbe) -> RedisShardedSubscriber {
+    let subscriber = RedisShardedSubscriber(
+        cluster: client, eventLoop: loop, logger: logger, events: probe.events,
+        pingInterval: .milliseconds(300), pingTimeout: .milliseconds(700))
+    Task { await subscriber.run() }
+    return subscriber
+}
+
 /// Three masters and three replicas, real `redis-server --cluster-enabled` nodes.
 @Suite(.timeLimit(.minutes(2)))
 struct RedisClusters {
@@ -57,11 +66,8 @@ struct RedisClusters {
 
         // Sharded Pub/Sub: one subscriber per master, each channel on its slot's master.
         let probe = SubscriberProbe()
-        let subscriber = RedisShardedSubscriber(
-            cluster: client, eventLoop: loop, logger: logger, events: probe.events,
-            pingInterval: .milliseconds(300), pingTimeout: .milliseconds(700))
-        let run = Task { await subscriber.run() }
-        defer { Task { await subscriber.shutdown(); await run.value } }
+        let subscriber = shardedSubscriber(client, probe)
+        defer { Task { await subscriber.shutdown() } }
         let channels = (0..<30).map { "prices:{S\($0)}" }
         for channel in channels { subscriber.subscribe(channel) }
         for channel in channels { try await subscriber.waitUntilSubscribed(channel, timeout: .seconds(10)) }
@@ -102,11 +108,8 @@ struct RedisClusters {
         let client = try clusterClient(cluster)
         defer { Task { await client.shutdown() } }
         let probe = SubscriberProbe()
-        let subscriber = RedisShardedSubscriber(
-            cluster: client, eventLoop: loop, logger: logger, events: probe.events,
-            pingInterval: .milliseconds(300), pingTimeout: .milliseconds(700))
-        let run = Task { await subscriber.run() }
-        defer { Task { await subscriber.shutdown(); await run.value } }
+        let subscriber = shardedSubscriber(client, probe)
+        defer { Task { await subscriber.shutdown() } }
         let channels = (0..<12).map { "notifications:{u\($0)}" }
         for channel in channels { subscriber.subscribe(channel) }
         for channel in channels { try await subscriber.waitUntilSubscribed(channel, timeout: .seconds(10)) }
@@ -134,11 +137,8 @@ struct RedisClusters {
         let client = try clusterClient(cluster)
         defer { Task { await client.shutdown() } }
         let probe = SubscriberProbe()
-        let subscriber = RedisShardedSubscriber(
-            cluster: client, eventLoop: loop, logger: logger, events: probe.events,
-            pingInterval: .milliseconds(300), pingTimeout: .milliseconds(700))
-        let run = Task { await subscriber.run() }
-        defer { Task { await subscriber.shutdown(); await run.value } }
+        let subscriber = shardedSubscriber(client, probe)
+        defer { Task { await subscriber.shutdown() } }
         let channel = "notifications:{moving}"
         subscriber.subscribe(channel)
         try await subscriber.waitUntilSubscribed(channel, timeout: .seconds(10))

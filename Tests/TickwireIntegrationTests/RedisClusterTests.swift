@@ -19,6 +19,25 @@ struct RedisClusterMode {
         return byMaster.values.flatMap { $0 }.sorted()
     }
 
+    /// Once both gateways are ready: a client on the first for each of `usersOnEveryShard`,
+    /// subscribed to its user's notifications.
+    func followUsersOnEveryShard(_ cluster: RedisClusterNodes, gateways: [TestServer]) async throws
+        -> (users: [String], sockets: [String: TestWebSocket])
+    {
+        for server in gateways {
+            try await eventually(timeout: .seconds(15), "ready") { try await server.http("GET", "/readyz").status == 200 }
+        }
+        let users = try usersOnEveryShard(cluster)
+        var sockets: [String: TestWebSocket] = [:]
+        for user in users {
+            let socket = try await gateways[0].connectReady(user: user)
+            try await socket.send(#"{"action":"subscribe","channel":"notifications","user_id":"\#(user)"}"#)
+            _ = try await socket.expectEvent("subscribed")
+            sockets[user] = socket
+        }
+        return (users, sockets)
+    }
+
     @Test func pricesAndNotificationsReachUsersOnEveryShard() async throws {
         let cluster = try await RedisClusterNodes.start()
         let options = ["--redis-url", cluster.url, "--price-interval", "0.2"]
@@ -26,17 +45,7 @@ struct RedisClusterMode {
         let b = try await TestServer.start(options)
         let feed = try TestProcess.feed(redisURL: cluster.url)
         try await eventually(timeout: .seconds(15), "the feed leads") { feed.isLeader }
-        for server in [a, b] {
-            try await eventually(timeout: .seconds(15), "ready") { try await server.http("GET", "/readyz").status == 200 }
-        }
-        let users = try usersOnEveryShard(cluster)
-        var sockets: [String: TestWebSocket] = [:]
-        for user in users {
-            let socket = try await a.connectReady(user: user)
-            try await socket.send(#"{"action":"subscribe","channel":"notifications","user_id":"\#(user)"}"#)
-            _ = try await socket.expectEvent("subscribed")
-            sockets[user] = socket
-        }
+        let (users, sockets) = try await followUsersOnEveryShard(cluster, gateways: [a, b])
         for user in users {
             let id = try await b.publish(user: user, data: .notification("to-\(user)"))
             #expect(try await sockets[user]!.expectEvent("notification").id == id)
@@ -66,17 +75,7 @@ struct RedisClusterMode {
         let options = ["--redis-url", cluster.url, "--redis-wait", "1", "--notification-capacity", "5000"]
         let a = try await TestServer.start(options)
         let b = try await TestServer.start(options)
-        for server in [a, b] {
-            try await eventually(timeout: .seconds(15), "ready") { try await server.http("GET", "/readyz").status == 200 }
-        }
-        let users = try usersOnEveryShard(cluster)
-        var sockets: [String: TestWebSocket] = [:]
-        for user in users {
-            let socket = try await a.connectReady(user: user)
-            try await socket.send(#"{"action":"subscribe","channel":"notifications","user_id":"\#(user)"}"#)
-            _ = try await socket.expectEvent("subscribed")
-            sockets[user] = socket
-        }
+        let (users, sockets) = try await followUsersOnEveryShard(cluster, gateways: [a, b])
         let victim = try #require(try cluster.owner(ofSlot: RedisClusterSlot.of("{\(users[0])}")))
         let migrating = try #require(users.first { (try? cluster.owner(ofSlot: RedisClusterSlot.of("{\($0)}")))?.port != victim.port })
         let progress = Counter()
@@ -97,7 +96,7 @@ struct RedisClusterMode {
             }
             return (acknowledged, refused)
         }
-        try await eventually(timeout: .seconds(30), "150 published") { progress.value >= 150 }
+        try await eventually(timeout: .seconds(60), "150 published") { progress.value >= 150 }
         let killedAt = ContinuousClock.now
         await victim.kill()
         // Its replica takes over; with --redis-wait 1 that shard publishes again once it has a

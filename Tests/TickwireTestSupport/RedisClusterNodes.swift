@@ -1,7 +1,7 @@
 import Foundation
 
 /// A Redis Cluster on loopback: `masters` masters with one replica each, made with
-/// `redis-cli --cluster create`, nodes calling a peer failed after one second.
+/// `redis-cli --cluster create`, nodes calling a peer failed after two seconds (one second made loaded CI machines fail over by themselves).
 /// Ports are below 55536: a node's cluster bus listens on its port + 10000.
 public final class RedisClusterNodes: @unchecked Sendable {
     public let nodes: [RedisServer]
@@ -11,7 +11,7 @@ public final class RedisClusterNodes: @unchecked Sendable {
         for _ in 0..<(masters * 2) {
             let port = try FreePort.findWithBusPort()
             nodes.append(try await RedisServer.start(port: port, arguments: [
-                "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf", "--cluster-node-timeout", "1000",
+                "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf", "--cluster-node-timeout", "2000",
                 "--cluster-require-full-coverage", "no", "--cluster-allow-pubsubshard-when-down", "yes",
             ]))
         }
@@ -102,18 +102,5 @@ extension FreePort {
             if !accepts(port), !accepts(port + 10000), canBind(port), canBind(port + 10000) { return port }
         }
         throw SupportFailure("no free port pair found")
-    }
-
-    static func canBind(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
     }
 }

@@ -141,16 +141,28 @@ public enum FreePort {
 
     /// Whether something accepts TCP connections on the loopback port.
     public static func accepts(_ port: Int) -> Bool {
+        onLoopbackSocket(port: port) { fd, address, length in connect(fd, address, length) } == 0
+    }
+
+    /// Whether the loopback port can be bound now.
+    static func canBind(_ port: Int) -> Bool {
+        onLoopbackSocket(port: port) { fd, address, length in bind(fd, address, length) } == 0
+    }
+
+    /// Calls `body` with a fresh TCP socket and 127.0.0.1:`port`, then closes the socket; -1 without a socket.
+    private static func onLoopbackSocket(
+        port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32
+    ) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { return -1 }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
-        return withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
     }
 }
 
