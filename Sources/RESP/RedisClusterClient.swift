@@ -23,7 +23,9 @@ public final class RedisClusterClient: RedisCommands {
     private struct State {
         var topology: RedisClusterTopology?
         var nodes: [RedisConfiguration.Address: RedisClient] = [:]
-        var refresh: Task<RedisClusterTopology, Error>?
+        /// The read of the topology under way, and when it began.
+        var refresh: (id: Int, task: Task<RedisClusterTopology, Error>, startedAt: ContinuousClock.Instant)?
+        var nextRefreshID = 0
         var listeners: [@Sendable (RedisClusterTopology) -> Void] = []
         var isShutDown = false
     }
@@ -51,17 +53,27 @@ public final class RedisClusterClient: RedisCommands {
 
     // MARK: Topology
 
-    /// Reads the topology again (one read at a time: callers arriving meanwhile share it).
+    /// Reads the topology again. One read at a time: a caller shares a read that began after it
+    /// asked, and waits out one that began before (which may not see what made it ask, such as
+    /// the MOVED it was just told) to start its own.
     @discardableResult
     public func refreshTopology() async throws -> RedisClusterTopology {
-        let task = state.withLockedValue { state -> Task<RedisClusterTopology, Error> in
-            if let running = state.refresh { return running }
-            let task = Task { try await self.readTopology() }
-            state.refresh = task
-            return task
+        let askedAt = ContinuousClock.now
+        while true {
+            let (task, isFresh) = state.withLockedValue { state -> (Task<RedisClusterTopology, Error>, Bool) in
+                if let running = state.refresh { return (running.task, running.startedAt >= askedAt) }
+                state.nextRefreshID += 1
+                let id = state.nextRefreshID
+                let task = Task {
+                    defer { self.state.withLockedValue { if $0.refresh?.id == id { $0.refresh = nil } } }
+                    return try await self.readTopology()
+                }
+                state.refresh = (id, task, ContinuousClock.now)
+                return (task, true)
+            }
+            if isFresh { return try await task.value }
+            _ = try? await task.value
         }
-        defer { state.withLockedValue { if $0.refresh == task { $0.refresh = nil } } }
-        return try await task.value
     }
 
     private func readTopology() async throws -> RedisClusterTopology {
@@ -200,7 +212,7 @@ public final class RedisClusterClient: RedisCommands {
         let (nodes, refresh) = state.withLockedValue { state in
             state.isShutDown = true
             state.listeners = []
-            return (Array(state.nodes.values), state.refresh)
+            return (Array(state.nodes.values), state.refresh?.task)
         }
         refresh?.cancel()
         for node in nodes { await node.shutdown() }

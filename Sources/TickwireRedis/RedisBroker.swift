@@ -129,11 +129,11 @@ public final class RedisBroker: Broker {
         }
         self.subscriber.withLockedValue { $0 = subscriber }
         for symbol in settings.symbols { subscriber.subscribe(settings.keys.priceChannel(symbol)) }
+        // The delegate first: a subscriber that connects at once would otherwise report ready to
+        // nobody, and the gateway would stay unready until the next reconnect (seen on a loaded CI).
+        state.withLockedValue { $0.delegate = delegate }
         let task = Task { await subscriber.run() }
-        state.withLockedValue { state in
-            state.delegate = delegate
-            state.subscriberTask = task
-        }
+        state.withLockedValue { $0.subscriberTask = task }
     }
 
     public func shutdown() async {
