@@ -42,6 +42,11 @@ public enum Base64 {
         decode(text.utf8, strict: false)
     }
 
+    /// Decodes base64url; see `decodeURL(_:)`. For a token's parts, without copying them into strings.
+    public static func decodeURL(_ utf8: Substring.UTF8View) -> [UInt8]? {
+        decode(utf8, strict: true)
+    }
+
     /// Decodes base64url exactly as RFC 7515 requires: only `A-Z a-z 0-9 - _`, no padding,
     /// no stray bits. Each byte string then has exactly one encoding, so a signed token
     /// cannot be re-encoded into a different string that still verifies.
@@ -49,7 +54,14 @@ public enum Base64 {
         decode(text.utf8, strict: true)
     }
 
+    /// Generic callers from other modules would run unspecialised (a protocol witness per byte, on
+    /// every connect's token): decode over contiguous bytes, copying only what is not.
     static func decode(_ utf8: some Collection<UInt8>, strict: Bool) -> [UInt8]? {
+        if let decoded = utf8.withContiguousStorageIfAvailable({ decode(bytes: $0, strict: strict) }) { return decoded }
+        return Array(utf8).withUnsafeBufferPointer { decode(bytes: $0, strict: strict) }
+    }
+
+    private static func decode(bytes utf8: UnsafeBufferPointer<UInt8>, strict: Bool) -> [UInt8]? {
         var output: [UInt8] = []
         output.reserveCapacity(utf8.count * 3 / 4)
         var accumulator: UInt32 = 0

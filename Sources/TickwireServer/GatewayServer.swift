@@ -166,8 +166,8 @@ public final class GatewayServer: Service, Sendable {
         return channel.localAddress!
     }
 
-    /// A public connection: its socket slot, HTTP/1.1 (what `configureHTTPServerPipeline` sets up),
-    /// the WebSocket upgrade of any request, deadlines, then the API.
+    /// A public connection: its socket slot, then the first request's handler, which upgrades a plain
+    /// WebSocket request itself and gives anything else the HTTP pipeline (`addPublicHTTPHandlers`).
     private static func configurePublicPipeline(
         _ channel: Channel, gateway: Gateway, upgrader: WebSocketUpgrader, api: HTTPAPI, configuration: ServerConfiguration
     ) throws {
@@ -177,6 +177,25 @@ public final class GatewayServer: Service, Sendable {
             // The context current at accept: a reload applies to the connections that come after it.
             try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
         }
+        try pipeline.addHandler(
+            FirstRequestHandler(
+                upgrader: upgrader, requestTimeout: configuration.requestTimeout, isOverCapacity: isOverCapacity,
+                installHTTP: { pipeline in
+                    try addPublicHTTPHandlers(to: pipeline, upgrader: upgrader, api: api, configuration: configuration)
+                }))
+    }
+
+    /// Whether the connection's socket came in past `--max-connections`.
+    private static func isOverCapacity(_ channel: Channel) -> Bool {
+        (try? channel.pipeline.syncOperations.handler(type: SocketSlotHandler.self).admission) == .overCapacity
+    }
+
+    /// HTTP/1.1 (what `configureHTTPServerPipeline` sets up), the WebSocket upgrade of any request,
+    /// deadlines, then the API.
+    static func addPublicHTTPHandlers(
+        to pipeline: ChannelPipeline.SynchronousOperations, upgrader: WebSocketUpgrader, api: HTTPAPI,
+        configuration: ServerConfiguration
+    ) throws {
         let encoder = HTTPResponseEncoder()
         let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
         let pipelining = HTTPServerPipelineHandler()
@@ -186,9 +205,7 @@ public final class GatewayServer: Service, Sendable {
         let upgrade = WebSocketUpgradeHandler(
             upgrader: upgrader,
             handlers: .init(parsing: [pipelining, errors, decoder], encoder: encoder, serving: [timeouts, requests]),
-            isOverCapacity: { channel in
-                (try? channel.pipeline.syncOperations.handler(type: SocketSlotHandler.self).admission) == .overCapacity
-            })
+            isOverCapacity: isOverCapacity)
         for handler: ChannelHandler in [encoder, decoder, pipelining, errors, upgrade, timeouts, requests] {
             try pipeline.addHandler(handler)
         }

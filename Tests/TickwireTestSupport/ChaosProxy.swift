@@ -41,6 +41,10 @@ public final class ChaosProxy: Sendable {
     }
 
     static let maximumQueuedBytes = 256 * 1024
+    /// SO_RCVBUF of the proxy's connection to the upstream (Linux doubles it).
+    static let upstreamReceiveBufferBytes = 64 * 1024
+    /// What a throttled path through the proxy holds at most: its queue and its receive buffer.
+    public static let maximumHeldBytes = maximumQueuedBytes + 2 * upstreamReceiveBufferBytes
 
     public let port: Int
     private let core: Core
@@ -141,6 +145,9 @@ public final class ChaosProxy: Sendable {
             return ClientBootstrap(group: client.eventLoop)
                 .channelOption(.autoRead, value: false)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                // Bounded, as a real path's buffers are: left to autotuning, the kernel would take
+                // megabytes from the upstream before a throttled link pushed back on it.
+                .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(ChaosProxy.upstreamReceiveBufferBytes))
                 .connect(to: upstream)
                 .flatMapThrowing { server in
                     let connection = ProxiedConnection(client: client, server: server, faults: faults)

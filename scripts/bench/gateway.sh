@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=/tmp/tickwire-bench
 mkdir -p "$dir"
-bin=.build/release/tickwire
+bin=${TICKWIRE_BIN:-.build/release/tickwire}  # another build, for before/after runs
 symbols=$(seq -s, -f 'B%g' 0 99)
 action=$1
 shift

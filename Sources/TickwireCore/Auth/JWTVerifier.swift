@@ -69,9 +69,9 @@ public struct JWTVerifier: Sendable {
         guard token.utf8.count <= Self.maximumTokenLength else { throw .invalid("token is too long") }
         let parts = token.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .invalid("a JWT has three dot-separated parts") }
-        guard let headerBytes = Base64.decodeURL(Substring(parts[0])),
-            let payloadBytes = Base64.decodeURL(Substring(parts[1])),
-            let signature = Base64.decodeURL(Substring(parts[2]))
+        guard let headerBytes = Base64.decodeURL(parts[0]),
+            let payloadBytes = Base64.decodeURL(parts[1]),
+            let signature = Base64.decodeURL(parts[2])
         else { throw .invalid("parts are not base64url (RFC 7515: no padding, no + or /)") }
         guard case .object(let header)? = try? JSONParser.parse(headerBytes, maxDepth: 4) else {
             throw .invalid("header is not a JSON object")

@@ -9,7 +9,8 @@ import NIOHTTP1
 /// request; others pass through untouched. An upgrade runs as NIO's does: stop parsing
 /// HTTP (removing the decoder forwards the bytes behind the request, which this handler
 /// keeps), send 101, remove the encoder and the HTTP handlers, add the WebSocket handler,
-/// then leave, replaying what it kept.
+/// then leave, replaying what it kept. A connection whose first request is a plain upgrade never
+/// gets here (`FirstRequestHandler`).
 final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -81,19 +82,19 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         // The decoder leaves later (NIO defers a decoder's removal), forwarding the bytes behind the
         // request on its way out: wait for it, so that they are kept here and replayed to the WebSocket.
         let parsingRemoved = handlers.parsing.map { pipeline.removeHandler($0) }
-        EventLoopFuture.andAllSucceed(parsingRemoved, on: context.eventLoop).assumeIsolated().flatMap {
+        EventLoopFuture.andAllSucceed(parsingRemoved, on: context.eventLoop).assumeIsolated().whenComplete { result in
+            guard case .success = result else {
+                context.close(promise: nil)
+                return
+            }
             var headers = HTTPHeaders()
             headers.add(name: "Upgrade", value: "websocket")
             headers.add(name: "Connection", value: "Upgrade")
             headers.add(name: "Sec-WebSocket-Accept", value: accept)
             let head = HTTPResponseHead(version: request.version, status: .switchingProtocols, headers: headers)
+            // Written, not flushed: the WebSocket's first frames (`connected`) go in the same system call.
             context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-            return context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
-        }.whenComplete { result in
-            guard case .success = result else {
-                context.close(promise: nil)
-                return
-            }
+            context.write(self.wrapOutboundOut(.end(nil)), promise: nil)
             self.switchToWebSocket(request, context: context)
         }
     }
@@ -112,6 +113,7 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         state = .upgraded
         for data in kept { context.fireChannelRead(data) }
         if !kept.isEmpty { context.fireChannelReadComplete() }
+        context.flush()
         pipeline.removeHandler(context: context, promise: nil)
     }
 }

@@ -49,12 +49,33 @@ struct WebSocketUpgrader: Sendable {
 }
 
 extension HTTPRequestHead {
-    /// `Upgrade: websocket` with `Connection: upgrade` (both token lists, any case).
+    /// `Upgrade: websocket` with `Connection: upgrade` (both token lists, any case). Read on every
+    /// request, so without building strings.
     var isWebSocketUpgrade: Bool {
-        func tokens(_ name: String) -> [String] {
-            headers[name].flatMap { $0.split(separator: ",") }.map { $0.trimmingWhitespace().lowercased() }
+        var upgrade = false
+        var connection = false
+        for (name, value) in headers {
+            if !upgrade, name.utf8.count == 7, name.lowercased() == "upgrade" {
+                upgrade = Self.list(value, contains: "websocket")
+            } else if !connection, name.utf8.count == 10, name.lowercased() == "connection" {
+                connection = Self.list(value, contains: "upgrade")
+            }
         }
-        return tokens("upgrade").contains("websocket") && tokens("connection").contains("upgrade")
+        return upgrade && connection
+    }
+
+    /// Whether a comma-separated header value has `token` (lowercase ASCII) among its elements, in any case.
+    static func list(_ value: String, contains token: StaticString) -> Bool {
+        let length = token.utf8CodeUnitCount
+        for element in value.utf8.split(separator: UInt8(ascii: ",")) {
+            let trimmed = element.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }
+            guard trimmed.count == length else { continue }
+            if zip(trimmed.reversed(), 0..<length).allSatisfy({ byte, index in
+                let expected = token.utf8Start[index]
+                return byte == expected || (byte | 0x20 == expected && expected >= UInt8(ascii: "a"))
+            }) { return true }
+        }
+        return false
     }
 }
 
