@@ -95,6 +95,19 @@ struct ConnectionDefences {
         #expect(try Event(text).name == "connected")
     }
 
+    /// A client's socket has the send buffer `--socket-send-buffer` asks for (the listening socket's,
+    /// which accepted sockets inherit; Linux doubles it), so the gateway's own bound decides how far
+    /// behind a slow client may fall, not the kernel's autotuning.
+    @Test(arguments: [(nil, 2 * 64 * 1024), ("32768", 2 * 32768)] as [(String?, Int)])
+    func clientSocketsHaveTheBoundedSendBuffer(option: String?, expected: Int) async throws {
+        let server = try await TestServer.start(["--feed", "none"] + (option.map { ["--socket-send-buffer", $0] } ?? []))
+        let client = try await server.connectReady(user: "alice")
+        let listing = try await TestProcess.run("/usr/bin/ss", ["-tmn", "state", "established", "( sport = :\(server.port) )"])
+        let sizes = listing.stdout.split(separator: "tb").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+        #expect(sizes == [expected], "\(listing.stdout)")
+        withExtendedLifetime(client) {}
+    }
+
     /// Far past the limit, sockets are closed as soon as they are accepted, so the gateway never
     /// runs out of file descriptors.
     @Test func socketsFarPastTheLimitAreClosedAtOnce() async throws {

@@ -128,6 +128,8 @@ struct RequestTarget {
     }
 
     static func percentDecode(_ text: Substring) -> String? {
+        // Most values (a token) have nothing to decode: no byte-by-byte copy for them.
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return String(text) }
         var bytes: [UInt8] = []
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {
