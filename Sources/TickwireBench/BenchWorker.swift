@@ -37,7 +37,7 @@ public enum BenchWorker {
     public static func run(assignment: WorkerAssignment) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
-        let state = try await loop.submit { NIOLoopBound(WorkerState(assignment: assignment, eventLoop: loop), eventLoop: loop) }.get()
+        let state = try await loop.submit { NIOLoopBound(try WorkerState(assignment: assignment, eventLoop: loop), eventLoop: loop) }.get()
         loop.execute { state.value.start() }
         let progress = loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
             emit(.progress(state.value.progress))

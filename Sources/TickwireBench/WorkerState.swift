@@ -13,6 +13,10 @@ final class WorkerState {
     let parser = WebSocketFrameParser(role: .client, maximumFrameSize: 1 << 20)
     private let signer: HS256TokenSigner
     private let targets: [(host: String, port: Int)]
+    /// Each target's address, resolved once. Connecting by host name resolves on every attempt, on
+    /// one serial queue per event loop: in a reconnect storm of 14,000 clients per worker the
+    /// lookups queued for longer than the connect timeout, and the clients, not the server, stalled.
+    private let addresses: [SocketAddress]
 
     private(set) var connections: [BenchConnection] = []
     private var launched = 0
@@ -32,7 +36,7 @@ final class WorkerState {
     private(set) var reconnected = 0
     private var stopping = false
 
-    init(assignment: WorkerAssignment, eventLoop: EventLoop) {
+    init(assignment: WorkerAssignment, eventLoop: EventLoop) throws {
         self.assignment = assignment
         self.plan = assignment.plan
         self.eventLoop = eventLoop
@@ -43,6 +47,7 @@ final class WorkerState {
             let colon = rest.lastIndex(of: ":")!
             return (String(rest[..<colon]), Int(rest[rest.index(after: colon)...])!)
         }
+        self.addresses = try targets.map { try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port) }
     }
 
     // MARK: Addressing
@@ -97,7 +102,7 @@ final class WorkerState {
     }
 
     private func open(_ connection: BenchConnection) {
-        let target = targets[connection.index % targets.count]
+        let address = addresses[connection.index % addresses.count]
         // Channels of this bootstrap live on this worker's only loop, where the handler was made.
         let handler = NIOLoopBound(connection, eventLoop: eventLoop)
         var bootstrap = ClientBootstrap(group: eventLoop)
@@ -114,7 +119,7 @@ final class WorkerState {
                 .channelOption(ChannelOptions.Types.SocketOption(level: .ip, name: NIOBSDSocket.Option(rawValue: 24)), value: 1)
                 .bind(to: address)
         }
-        bootstrap.connect(host: target.host, port: target.port).assumeIsolated().whenFailure { error in
+        bootstrap.connect(to: address).assumeIsolated().whenFailure { error in
             let reason: String
             switch error {
             case ChannelError.connectTimeout: reason = "connect_timeout"
