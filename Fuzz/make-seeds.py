@@ -6,7 +6,7 @@ exchanges send them. Run it again after a protocol change:
 
     python3 Fuzz/make-seeds.py
 """
-import os, pathlib, socket, struct, subprocess, tempfile, time
+import base64, hashlib, hmac, os, pathlib, socket, struct, subprocess, tempfile, time
 
 corpus = pathlib.Path(__file__).resolve().parent / "Corpus"
 
@@ -85,8 +85,20 @@ requests = [
     b"GET /metrics HTTP/1.0\r\n\r\n",
     b"DELETE /api/v1/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n",
 ]
+# A plain upgrade with a valid token and a frame behind it, the common case FirstRequestHandler takes
+# without the HTTP pipeline (HS256 with FuzzHTTP's secret, sub "fuzz", exp in 2100).
+def base64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+signing_input = base64url(b'{"alg":"HS256","typ":"JWT"}') + b"." + base64url(b'{"sub":"fuzz","exp":4102444800}')
+token = signing_input + b"." + base64url(hmac.new(b"fuzz-jwt-secret-0123456789abcdefghij", signing_input, hashlib.sha256).digest())
+subscribe = b'{"action":"subscribe","channel":"prices","symbols":["BTC"]}'
+requests.append(
+    b"GET /ws?token=" + token + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    + b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    + bytes([0x81, 0x80 | len(subscribe), 1, 2, 3, 4]) + bytes(byte ^ (1, 2, 3, 4)[i % 4] for i, byte in enumerate(subscribe)))
+# The first byte steers how FuzzHTTP splits the rest into reads: 21 gives one read of it all.
 for index, request in enumerate(requests):
-    write("FuzzHTTP", f"request-{index:02}", request)
+    write("FuzzHTTP", f"request-{index:02}", bytes([21]) + request)
 
 # Redis replies, as a real redis-server sends them (RESP2, then RESP3 after HELLO 3).
 with socket.socket() as probe:

@@ -20,6 +20,8 @@ let server: GatewayServer = {
         settings: SessionSettings(symbols: SymbolTable(["BTC", "ETH"]), verifier: JWTVerifier(keys: keys)),
         eventLoops: [loop], dispatchLoop: loop, broker: InMemoryBroker(), metrics: GatewayMetrics(),
         priceIntervalNanoseconds: 0, maximumConnections: 10, logger: Logger(label: "fuzz"))
+    // As a started broker reports it: `/readyz` answers 200, so any 5xx is a finding.
+    gateway.broker(readinessChanged: true)
     var configuration = ServerConfiguration()
     configuration.apiKey = "fuzz-api-key-0123456789abcdef"
     configuration.devEndpoints = true
