@@ -292,3 +292,26 @@ import TickwireWebSocket
         #expect(parse(long) == nil)
     }
 }
+
+/// The request target of an upgrade: its path, and the `token` query parameter.
+@Suite struct RequestTargets {
+    @Test func pathAndQueryValues() {
+        let target = RequestTarget("/ws?a=1&token=abc.def-_&flag&name=caf%C3%A9+au+lait")
+        #expect(target.path == "/ws")
+        #expect(target.queryValue("token") == "abc.def-_")
+        #expect(target.queryValue("a") == "1")
+        #expect(target.queryValue("flag") == "")
+        #expect(target.queryValue("name") == "café au lait")
+        #expect(target.queryValue("missing") == nil)
+        #expect(target.queryValue("b%61d") == nil, "a name is matched decoded, not as written")
+        #expect(RequestTarget("/ws?b%61d=1").queryValue("bad") == "1")
+    }
+
+    @Test func noQueryAndBadEscapes() {
+        #expect(RequestTarget("/ws").queryValue("token") == nil)
+        #expect(RequestTarget("/ws").path == "/ws")
+        #expect(RequestTarget("/ws?").queryValue("token") == nil)
+        #expect(RequestTarget("/ws?token=%zz").queryValue("token") == nil, "an invalid escape gives no value")
+        #expect(RequestTarget("/ws?token=%FF").queryValue("token") == nil, "nor does invalid UTF-8")
+    }
+}

@@ -107,10 +107,11 @@ struct RequestTarget {
     var path: String
     var query: Substring?
 
+    /// Splits on bytes, not characters: a query carries a token of a few hundred bytes, read on every connect.
     init(_ uri: String) {
-        if let question = uri.firstIndex(of: "?") {
+        if let question = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = String(uri[..<question])
-            query = uri[uri.index(after: question)...]
+            query = uri[uri.utf8.index(after: question)...]
         } else {
             path = uri
             query = nil
@@ -119,10 +120,11 @@ struct RequestTarget {
 
     func queryValue(_ name: String) -> String? {
         guard let query else { return nil }
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let key = Self.percentDecode(parts[0]), key == name else { continue }
-            return parts.count > 1 ? Self.percentDecode(parts[1]) : ""
+        for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
+            let equals = pair.firstIndex(of: UInt8(ascii: "="))
+            guard let key = Self.percentDecode(Substring(pair[..<(equals ?? pair.endIndex)])), key == name else { continue }
+            guard let equals else { return "" }
+            return Self.percentDecode(Substring(pair[pair.index(after: equals)...]))
         }
         return nil
     }
