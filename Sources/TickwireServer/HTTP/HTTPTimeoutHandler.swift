@@ -13,7 +13,7 @@ final class HTTPTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     static let name = "tickwire.http-timeouts"
 
     private var deadlines: HTTPDeadlines
-    private var deadline: Scheduled<Void>?
+    private var deadline = ScheduledDeadline()
     private var requestKeepsAlive = true
     private var requestVersion = HTTPVersion.http1_1
 
@@ -31,13 +31,11 @@ final class HTTPTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        deadline.cancel()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        deadline.cancel()
         context.fireChannelInactive()
     }
 
@@ -65,14 +63,12 @@ final class HTTPTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func perform(_ action: HTTPDeadlines.Action, context: ChannelHandlerContext) {
         switch action {
         case .arm(let timeout):
-            deadline?.cancel()
-            deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
-                self.deadline = nil
+            deadline.arm(in: timeout, context: context) {
+                self.deadline.passed()
                 self.perform(self.deadlines.deadlinePassed(), context: context)
             }
         case .disarm:
-            deadline?.cancel()
-            deadline = nil
+            deadline.cancel()
         case .answerTimeoutAndClose:
             let body = #"{"error":{"code":"REQUEST_TIMEOUT","message":"the request body did not arrive in time"}}"# + "\n"
             var headers = HTTPHeaders()

@@ -17,7 +17,7 @@ final class FirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
     private let installHTTP: (ChannelPipeline.SynchronousOperations) throws -> Void
     private let isOverCapacity: (Channel) -> Bool
     /// A client that sends nothing keeps its socket for `requestTimeout` only, as with HTTP.
-    private var deadline: Scheduled<Void>?
+    private var deadline = ScheduledDeadline()
     private var isDone = false
 
     init(
@@ -40,13 +40,11 @@ final class FirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        deadline.cancel()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        deadline.cancel()
         context.fireChannelInactive()
     }
 
@@ -56,8 +54,7 @@ final class FirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
             return
         }
         isDone = true
-        deadline?.cancel()
-        deadline = nil
+        deadline.cancel()
         var bytes = unwrapInboundIn(data)
         let request = bytes.withUnsafeReadableBytes { WebSocketUpgradeRequest.parse($0) }
         if let request, let accept = try? upgrader.validate(request.head) {
@@ -98,9 +95,9 @@ final class FirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     private func armDeadline(context: ChannelHandlerContext) {
-        guard deadline == nil, !isDone else { return }
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: requestTimeout) {
-            self.deadline = nil
+        guard !deadline.isArmed, !isDone else { return }
+        deadline.arm(in: requestTimeout, context: context) {
+            self.deadline.passed()
             context.close(promise: nil)
         }
     }
