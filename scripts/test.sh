@@ -4,7 +4,7 @@
 # price board in a real headless Chromium among them), the Autobahn WebSocket conformance
 # suite (kosoku) against /echo, a small run of the load generator (500 clients, 10 s)
 # so it never rots, every fuzz target of Fuzz/ for 20 s (TICKWIRE_FUZZ_SECONDS) from its
-# seed corpus, and the soak for 7 minutes (TICKWIRE_SOAK_MINUTES): docs/RELIABILITY.md.
+# seed corpus, and the soak for 5 minutes (TICKWIRE_SOAK_MINUTES): docs/RELIABILITY.md.
 # About 26 minutes on 2 cores from a clean clone; those two are the knobs that shorten it.
 # Prints one summary line at the end; exits non-zero if anything failed.
 #
@@ -14,7 +14,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
-log() { printf '==> %s\n' "$*"; }
+log() { printf '==> %s (at %d s)\n' "$*" "$SECONDS"; }
 
 if ! command -v redis-server >/dev/null 2>&1; then
   log "redis-server is missing: installing it with apt-get"
@@ -153,9 +153,9 @@ sed 's/^/    /' "$fuzz_log" | tail -n 30
 fuzz_line=$(awk '/executions in/ {runs += $2; n++} /CRASH/ {c++} END {printf "%d targets, %d executions, %d crashes", n + c, runs, c}' "$fuzz_log")
 grep -q 'did not build' "$fuzz_log" && fuzz_line="the fuzz targets did not build"
 
-log "soak (${TICKWIRE_SOAK_MINUTES:-7} minutes: 2,000 SDK clients churning, notifications, a gateway restarted)"
+log "soak (${TICKWIRE_SOAK_MINUTES:-5} minutes: 2,000 SDK clients churning, notifications, a gateway restarted)"
 soak_log=$(mktemp)
-scripts/soak.sh "${TICKWIRE_SOAK_MINUTES:-7}" >"$soak_log" 2>&1
+scripts/soak.sh "${TICKWIRE_SOAK_MINUTES:-5}" >"$soak_log" 2>&1
 soak_status=$?
 grep -E '^(check|problem|soak.sh:)' "$soak_log" | sed 's/^/    /'
 soak_line=$(grep -E '^SOAK:' "$soak_log" | tail -n 1 | sed 's/^SOAK: //')
