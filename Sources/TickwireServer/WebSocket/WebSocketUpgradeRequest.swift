@@ -34,11 +34,11 @@ struct WebSocketUpgradeRequest {
         var headers = HTTPHeaders()
         while !reader.consume("\r\n") {
             guard let name = reader.take(while: isTokenByte), reader.consume(":") else { return nil }
-            reader.skip(while: isWhitespace)
+            reader.skip(while: ASCII.isWhitespace)
             guard var value = reader.take(while: isValueByte, allowEmpty: true), reader.consume("\r\n") else { return nil }
-            while let last = value.last, isWhitespace(last) { value = UnsafeRawBufferPointer(rebasing: value.dropLast()) }
-            if bodyHeaders.contains(where: { equalsIgnoringCase(name, $0) }) { return nil }
-            if let kept = kept.first(where: { equalsIgnoringCase(name, $0) }) {
+            while let last = value.last, ASCII.isWhitespace(last) { value = UnsafeRawBufferPointer(rebasing: value.dropLast()) }
+            if bodyHeaders.contains(where: { ASCII.equalsIgnoringCase(name, $0) }) { return nil }
+            if let kept = kept.first(where: { ASCII.equalsIgnoringCase(name, $0) }) {
                 headers.add(name: String(decoding: kept, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
             }
         }
@@ -65,14 +65,6 @@ struct WebSocketUpgradeRequest {
 
     /// Visible ASCII, space and tab; `obs-text` (bytes above 0x7F) is left to NIO's parser.
     static func isValueByte(_ byte: UInt8) -> Bool { (byte >= 0x20 && byte < 0x7F) || byte == 0x09 }
-
-    static func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
-
-    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: [UInt8]) -> Bool {
-        guard bytes.count == lowercase.count else { return false }
-        for (byte, expected) in zip(bytes, lowercase) where byte | 0x20 != expected && byte != expected { return false }
-        return true
-    }
 
     private struct Reader {
         let bytes: UnsafeRawBufferPointer

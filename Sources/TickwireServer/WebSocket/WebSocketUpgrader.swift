@@ -55,27 +55,23 @@ extension HTTPRequestHead {
         var upgrade = false
         var connection = false
         for (name, value) in headers {
-            if !upgrade, name.utf8.count == 7, name.lowercased() == "upgrade" {
-                upgrade = Self.list(value, contains: "websocket")
-            } else if !connection, name.utf8.count == 10, name.lowercased() == "connection" {
-                connection = Self.list(value, contains: "upgrade")
+            if ASCII.equalsIgnoringCase(name.utf8, "upgrade".utf8) {
+                upgrade = upgrade || Self.list(value, contains: "websocket")
+            } else if ASCII.equalsIgnoringCase(name.utf8, "connection".utf8) {
+                connection = connection || Self.list(value, contains: "upgrade")
             }
         }
         return upgrade && connection
     }
 
-    /// Whether a comma-separated header value has `token` (lowercase ASCII) among its elements, in any case.
-    static func list(_ value: String, contains token: StaticString) -> Bool {
-        let length = token.utf8CodeUnitCount
-        for element in value.utf8.split(separator: UInt8(ascii: ",")) {
-            let trimmed = element.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }
-            guard trimmed.count == length else { continue }
-            if zip(trimmed.reversed(), 0..<length).allSatisfy({ byte, index in
-                let expected = token.utf8Start[index]
-                return byte == expected || (byte | 0x20 == expected && expected >= UInt8(ascii: "a"))
-            }) { return true }
+    /// Whether a comma-separated header value has `token` (lowercase) among its elements, in any case.
+    static func list(_ value: String, contains token: String) -> Bool {
+        value.utf8.split(separator: UInt8(ascii: ",")).contains { element in
+            var trimmed = element
+            while let first = trimmed.first, ASCII.isWhitespace(first) { trimmed = trimmed.dropFirst() }
+            while let last = trimmed.last, ASCII.isWhitespace(last) { trimmed = trimmed.dropLast() }
+            return ASCII.equalsIgnoringCase(trimmed, token.utf8)
         }
-        return false
     }
 }
 
