@@ -55,7 +55,7 @@ final class BenchConnection: ChannelInboundHandler {
         var incoming = unwrapInboundIn(data)
         if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
         if case .handshaking = phase {
-            guard let length = buffer.flatMap(Self.headLength) else { return }
+            guard let length = buffer.flatMap(WebSocketHandshake.headLength) else { return }
             let head = buffer!.readString(length: length) ?? ""
             guard head.hasPrefix("HTTP/1.1 101") else {
                 let status = head.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
@@ -79,19 +79,6 @@ final class BenchConnection: ChannelInboundHandler {
             if case .closed = phase { return }
         }
         if buffer?.readableBytes == 0 { buffer = nil }
-    }
-
-    /// The length of the response head, its blank line included, once it has all arrived. A plain
-    /// scan: the generic `firstRange(of:)` took a seventh of a worker's time in a reconnect storm.
-    static func headLength(_ buffer: ByteBuffer) -> Int? {
-        buffer.withUnsafeReadableBytes { bytes in
-            guard bytes.count >= 4 else { return nil }
-            for index in 0...(bytes.count - 4)
-            where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
-                return index + 4
-            }
-            return nil
-        }
     }
 
     private func handle(_ frame: WebSocketFrame, context: ChannelHandlerContext) {

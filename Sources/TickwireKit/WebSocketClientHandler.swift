@@ -81,11 +81,11 @@ final class WebSocketClientHandler: ChannelDuplexHandler, @unchecked Sendable {
         var incoming = unwrapInboundIn(data)
         buffer.writeBuffer(&incoming)
         if case .handshaking = phase {
-            guard let end = buffer.readableBytesView.firstRange(of: [13, 10, 13, 10]) else {
+            guard let length = WebSocketHandshake.headLength(in: buffer) else {
                 if buffer.readableBytes > 16_384 { failHandshake(status: nil, reason: "response head too long", context: context) }
                 return
             }
-            let head = buffer.readString(length: end.upperBound - buffer.readerIndex) ?? ""
+            let head = buffer.readString(length: length) ?? ""
             guard let problem = Self.check(head, key: key) else {
                 phase = .open
                 timeout?.cancel()

@@ -1,4 +1,3 @@
-import NIOCore
 import Testing
 
 @testable import TickwireBench
@@ -43,15 +42,5 @@ import Testing
         #expect(stamp?.stream == 7 && stamp?.sequence == 42 && stamp?.sentMicroseconds == 1_732_900_000_123_456)
         let none = Array(#"{"event":"pong","data":{}}"#.utf8)
         #expect(none.withUnsafeBytes { BenchStamp.find(in: $0) } == nil)
-    }
-}
-
-@Suite struct ResponseHeads {
-    @Test func theHeadEndsAfterItsBlankLineOnceItHasAllArrived() {
-        let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
-        #expect(BenchConnection.headLength(ByteBuffer(string: head + "\u{81}\u{2}hi")) == head.utf8.count)
-        #expect(BenchConnection.headLength(ByteBuffer(string: String(head.dropLast(1)))) == nil)
-        #expect(BenchConnection.headLength(ByteBuffer(string: "\r\n\r")) == nil)
-        #expect(BenchConnection.headLength(ByteBuffer(string: "\r\n\r\n")) == 4)
     }
 }

@@ -153,4 +153,12 @@ let key: (UInt8, UInt8, UInt8, UInt8) = (0x12, 0x34, 0x56, 0x78)
         #expect(WebSocketHandshake.isValidKey(WebSocketHandshake.randomKey()))
         #expect(!WebSocketHandshake.isValidKey("short"))
     }
+
+    @Test func aHeadEndsAfterItsBlankLineOnceItHasAllArrived() {
+        let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+        #expect(WebSocketHandshake.headLength(in: ByteBuffer(string: head + "\u{81}\u{2}hi")) == head.utf8.count)
+        #expect(WebSocketHandshake.headLength(in: ByteBuffer(string: String(head.dropLast(1)))) == nil)
+        #expect(WebSocketHandshake.headLength(in: ByteBuffer(string: "\r\n\r")) == nil)
+        #expect(WebSocketHandshake.headLength(in: ByteBuffer(string: "\r\n\r\n")) == 4)
+    }
 }
