@@ -106,6 +106,17 @@ public struct BenchPlan: Codable, Sendable {
 
     public func server(forConnection index: Int) -> String { servers[index % servers.count] }
 
+    /// A server URL's host and port (`ws://HOST:PORT[/...]`); nil for anything else.
+    public static func hostAndPort(ofServer url: String) -> (host: String, port: Int)? {
+        guard url.hasPrefix("ws://") else { return nil }
+        var rest = url.dropFirst(5)
+        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        guard let colon = rest.lastIndex(of: ":"), colon > rest.startIndex,
+            let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port)
+        else { return nil }
+        return (String(rest[..<colon]), port)
+    }
+
     public func sourceAddress(forConnection index: Int) -> String? {
         guard !sourceAddresses.isEmpty else { return nil }
         return sourceAddresses[(index / max(1, connectionsPerSourceAddress)) % sourceAddresses.count]

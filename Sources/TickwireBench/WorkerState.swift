@@ -41,11 +41,10 @@ final class WorkerState {
         self.plan = assignment.plan
         self.eventLoop = eventLoop
         self.signer = HS256TokenSigner(secret: assignment.plan.jwtSecret)
-        self.targets = assignment.plan.servers.map { url in
-            var rest = url.dropFirst(url.hasPrefix("ws://") ? 5 : 0)
-            if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
-            let colon = rest.lastIndex(of: ":")!
-            return (String(rest[..<colon]), Int(rest[rest.index(after: colon)...])!)
+        // The command checked every URL (`BenchPlan.hostAndPort`), and that its host resolves.
+        self.targets = try assignment.plan.servers.map { url in
+            guard let target = BenchPlan.hostAndPort(ofServer: url) else { throw BenchError("not a ws://HOST:PORT URL: \(url)") }
+            return target
         }
         self.addresses = try targets.map { try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port) }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import TickwireBench
 
 struct Bench: AsyncParsableCommand {
@@ -92,6 +93,14 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--api-key is required to publish to Tickwire")
         }
         if scenario == "reconnect", restartCommand == nil { throw ValidationError("reconnect needs --restart-command") }
+        for server in url.split(separator: ",").map(String.init) {
+            guard let target = BenchPlan.hostAndPort(ofServer: server) else {
+                throw ValidationError("--url must be comma-separated ws://HOST:PORT URLs, not '\(server)'")
+            }
+            guard (try? SocketAddress.makeAddressResolvingHost(target.host, port: target.port)) != nil else {
+                throw ValidationError("--url: cannot resolve the host '\(target.host)'")
+            }
+        }
         if let serverPid, serverPid.split(separator: ",").contains(where: { Int32($0) == nil }) {
             throw ValidationError("--server-pid must be comma-separated process ids")
         }

@@ -121,6 +121,8 @@ struct CommandLine {
         ["serve", "--jwt-public-key", "/does/not/exist.pem"], ["serve", "--jwks", "/does/not/exist.json"],
         ["serve", "--symbols", "BTC,NOT-A-SYMBOL"], ["serve", "--jwt-secret", "a", "--jwks", "b"],
         ["token", "--sub", "alice"], ["nonsense"],
+        ["bench", "idle", "--jwt-secret", "s", "--url", "ws://127.0.0.1"], ["bench", "idle", "--jwt-secret", "s", "--url", "http://x:1"],
+        ["bench", "idle", "--jwt-secret", "s", "--url", "ws://no.such.host.invalid:1"],
     ])
     func badInvocationsPrintOneLineAndFail(_ arguments: [String]) async throws {
         let result = try await run(arguments)
