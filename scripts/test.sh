@@ -21,6 +21,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
     || { echo "could not install redis-server"; exit 1; }
 fi
+if ! command -v ss >/dev/null 2>&1; then
+  log "ss is missing (a test reads a client socket's send buffer with it): installing iproute2 with apt-get"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null) \
+    || { echo "could not install iproute2"; exit 1; }
+fi
 if ! command -v chromium-headless-shell >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1; then
   log "Chromium is missing: installing chromium-headless-shell with apt-get"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null) \
