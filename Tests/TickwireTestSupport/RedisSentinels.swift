@@ -18,7 +18,10 @@ public final class RedisSentinelGroup: @unchecked Sendable {
         var sentinels: [RedisSentinel] = []
         for _ in 0..<sentinelCount { sentinels.append(try await RedisSentinel.start(masterPort: master.port, name: masterName)) }
         let group = RedisSentinelGroup(master: master, replicas: replicas, sentinels: sentinels)
-        try await eventually(timeout: .seconds(15), "the replicas are in sync and every sentinel knows them") {
+        // Sentinels learn the replicas from the master's INFO and each other from hello messages
+        // every 2 s; on a loaded CI machine that once took longer than 15 s. A precondition, not a
+        // measurement: waiting longer weakens no assertion.
+        try await eventually(timeout: .seconds(45), "the replicas are in sync and every sentinel knows them") {
             for replica in replicas where try replica.cli("INFO", "replication").contains("master_link_status:up") == false {
                 return false
             }
