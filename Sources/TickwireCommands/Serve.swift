@@ -144,7 +144,7 @@ struct Serve: AsyncParsableCommand, OptionGroups {
     @Option(help: "Seconds a notification is kept for replay.")
     var notificationTtl = 7 * 86400
 
-    @Option(help: "Event-loop threads (default: one per CPU core).")
+    @Option(help: "Event-loop threads (default: one per CPU core). Gateways sharing a machine should split its cores between them.")
     var threads: Int?
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")

@@ -50,6 +50,9 @@ run() {
   esac
   [ "$bench_scenario" = fanout ] && server_options+=(--price-interval 0)
   [ "$bench_scenario" = reconnect ] && server_options+=(--drain-seconds 2)
+  # Six restarting gateways (twelve processes for a moment) on two vCPUs: one event loop
+  # each, as Nchan's workers, or their threads crowd out the load generator (BENCHMARKS.md).
+  [ "$bench_scenario" = reconnect ] && [ "$target" = tickwire-redis ] && [ "$(gateways_for "$size")" -gt 1 ] && server_options+=(--threads 1)
   case "$target" in
     tickwire-memory)
       if [ "$size" -gt 19900 ]; then
