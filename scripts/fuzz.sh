@@ -27,6 +27,10 @@ fi
 seconds=$2
 
 build_log=$(mktemp)
+# SwiftPM keeps the build plan of a path dependency (the package itself) when only its files
+# changed, so a source file added to Tickwire since the last fuzz build was missing from it
+# ("cannot find ... in scope"). Planning again costs seconds; compiled objects are kept.
+rm -f .build-fuzz/debug.yaml
 # One product at a time: a plain `swift build` would also link the package's `tickwire`, whose
 # own main cannot link with libFuzzer's.
 for target in "${selected[@]}"; do
