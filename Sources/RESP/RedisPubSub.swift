@@ -7,9 +7,14 @@ public protocol RedisPubSub: Sendable {
     func waitUntilSubscribed(_ channel: String, timeout: Duration) async throws
     /// Every connection needed is up.
     var isConnected: Bool { get }
+    /// The connection that carries `channel` is up (false while the channel has none).
+    func isConnected(channel: String) -> Bool
     /// Keeps the connections up until `shutdown()`.
     func run() async
     func shutdown() async
 }
 
-extension RedisSubscriber: RedisPubSub {}
+extension RedisSubscriber: RedisPubSub {
+    /// One connection carries every channel.
+    public func isConnected(channel: String) -> Bool { isConnected }
+}

@@ -9,7 +9,8 @@ import NIOCore
 /// Channels are reference-counted here and placed by the topology of the `RedisClusterClient`.
 /// When a topology arrives that gives a channel's slot another master (a failover, a slot
 /// migration), the channel moves to that master's subscriber, and `Events.lost` reports it: what
-/// was published on it in between must be read from storage. A node that drops a channel itself
+/// was published on it in between must be read from storage. So does a channel placed after
+/// having no master (no topology yet, or a failover under way). A node that drops a channel itself
 /// (`sunsubscribe` pushed when its slot migrates away, or `MOVED` for a subscription it does not
 /// serve) makes the subscriber read the topology again, place the channel anew (or subscribe
 /// again where it was) and report it lost too. While any subscriber is down it reads the topology
@@ -98,7 +99,8 @@ public final class RedisShardedSubscriber: RedisPubSub {
 
     /// Places every channel by `topology`: those whose slot has another master now move there, and
     /// those whose slot has none wait for a topology that gives it one. Returns the channels that
-    /// left the master they were subscribed on.
+    /// left the master they were subscribed on, and those placed after waiting for a master (nothing
+    /// published on them meanwhile arrived either).
     private func replace(by topology: RedisClusterTopology) -> [String] {
         let (moved, emptied) = state.withLockedValue { state -> ([String], [Shard]) in
             guard !state.isShutDown else { return ([], []) }
@@ -113,7 +115,7 @@ public final class RedisShardedSubscriber: RedisPubSub {
                 }
                 state.placement[channel] = nil
                 // No master for the slot (a failover under way): placed by a later topology.
-                place(channel, count: count, topology: topology, &state)
+                if place(channel, count: count, topology: topology, &state), current == nil { moved.append(channel) }
             }
             // Subscribers left without channels on a node that is no longer a master.
             var emptied: [Shard] = []
@@ -139,11 +141,15 @@ public final class RedisShardedSubscriber: RedisPubSub {
                 }
                 for (master, channels) in stayed { state.shards[master]?.subscriber.resubscribe(channels) }
             }
-            events.lost(channels)
+            events.lost(Array(Set(channels).union(moved)))
         }
     }
 
     public var channels: Set<String> { state.withLockedValue { Set($0.counts.keys) } }
+
+    public func isConnected(channel: String) -> Bool {
+        state.withLockedValue { state in state.placement[channel].flatMap { state.shards[$0] }?.subscriber.isConnected ?? false }
+    }
 
     public var isConnected: Bool {
         state.withLockedValue { state in
@@ -185,7 +191,8 @@ public final class RedisShardedSubscriber: RedisPubSub {
             do {
                 // The listener above places what changed; the first read places everything.
                 let topology = try await cluster.refreshTopology()
-                _ = replace(by: topology)
+                let moved = replace(by: topology)
+                if !moved.isEmpty { events.lost(moved) }
                 failures = 0
             } catch {
                 if failures == 0 { logger.warning("cannot read the Redis Cluster topology", metadata: ["error": "\(error)"]) }

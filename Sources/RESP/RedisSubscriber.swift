@@ -14,17 +14,19 @@ import NIOCore
 public final class RedisSubscriber: Sendable {
     public struct Events: Sendable {
         public var message: @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
-        /// Connected and the whole channel set sent for subscription; `reconnected` after a drop.
-        public var connected: @Sendable (_ reconnected: Bool) -> Void
-        public var disconnected: @Sendable () -> Void
+        /// Connected and the whole channel set (`channels`) sent for subscription; `reconnected`
+        /// after a drop.
+        public var connected: @Sendable (_ reconnected: Bool, _ channels: Set<String>) -> Void
+        /// The connection dropped: nothing published on `channels` arrives until `connected`.
+        public var disconnected: @Sendable (_ channels: Set<String>) -> Void
         /// Sharded: the server dropped these channels (their slot moved to another shard, or it
         /// never served it: `MOVED`). They stay wanted; the owner decides where they go now.
         public var lost: @Sendable (_ channels: [String]) -> Void
 
         public init(
             message: @escaping @Sendable (String, ByteBuffer) -> Void,
-            connected: @escaping @Sendable (Bool) -> Void = { _ in },
-            disconnected: @escaping @Sendable () -> Void = {},
+            connected: @escaping @Sendable (Bool, Set<String>) -> Void = { _, _ in },
+            disconnected: @escaping @Sendable (Set<String>) -> Void = { _ in },
             lost: @escaping @Sendable ([String]) -> Void = { _ in }
         ) {
             self.message = message
@@ -312,16 +314,17 @@ public final class RedisSubscriber: Sendable {
                     "resp": "\(connection.protocolVersion)",
                 ])
                 failures = 0
-                events.connected(everConnected)
+                events.connected(everConnected, Set(channels))
                 everConnected = true
                 await keepAlive(connection)
-                state.withLockedValue { state in
+                let channelsDropped = state.withLockedValue { state -> Set<String>? in
                     state.connection = nil
                     state.confirmed = []
+                    return state.isShutDown ? nil : Set(state.counts.keys)
                 }
-                if !state.withLockedValue({ $0.isShutDown }) {
+                if let channelsDropped {
                     logger.warning("Redis subscriber disconnected", metadata: ["redis": "\(configuration.redacted)"])
-                    events.disconnected()
+                    events.disconnected(channelsDropped)
                 }
             } catch {
                 if failures == 0 {

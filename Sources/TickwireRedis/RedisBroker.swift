@@ -15,7 +15,9 @@ import TickwireProtocol
 ///
 /// After the subscriber connection comes back from a drop, the broker reads each
 /// subscribed user's stream from the last id it delivered, holding live events of
-/// that user meanwhile, so a blink of the network or of Redis loses nothing.
+/// that user meanwhile, so a blink of the network or of Redis loses nothing. On a
+/// cluster that is per shard: a shard's drop holds and catches up only the users whose
+/// channels it carries.
 ///
 /// The Redis is one server, a master behind Sentinel (`redis+sentinel://`), or a Redis
 /// Cluster (`redis+cluster://`): then keys carry hash tags (`RedisKeys.hashTagged`), the
@@ -71,16 +73,15 @@ public final class RedisBroker: Broker {
         var held: [NotificationEnvelope]?
         /// A catch-up task runs for this user.
         var catchingUp = false
+        /// Counts the drops (and losses) of this user's channel: a catch-up that read the stream
+        /// before the latest must read it again.
+        var drops = 0
     }
 
     private struct State {
         var delegate: (any BrokerDelegate)?
         var users: [String: UserState] = [:]
         var subscriberTask: Task<Void, Never>?
-        var subscriberUp = false
-        /// Counts the subscriber's drops: a catch-up that read the stream before the latest drop
-        /// must read it again.
-        var drops = 0
     }
     private let state = NIOLockedValueBox(State())
 
@@ -114,8 +115,8 @@ public final class RedisBroker: Broker {
     public func start(delegate: any BrokerDelegate) async {
         let events = RedisSubscriber.Events(
             message: { [weak self] channel, payload in self?.received(channel: channel, payload: payload) },
-            connected: { [weak self] reconnected in self?.subscriberConnected(reconnected: reconnected) },
-            disconnected: { [weak self] in self?.subscriberDisconnected() },
+            connected: { [weak self] reconnected, channels in self?.subscriberConnected(reconnected: reconnected, channels: channels) },
+            disconnected: { [weak self] channels in self?.subscriberDisconnected(channels: channels) },
             lost: { [weak self] channels in self?.channelsLost(channels) })
         let subscriber: any RedisPubSub
         if let cluster {
@@ -149,30 +150,39 @@ public final class RedisBroker: Broker {
 
     public var isReady: Bool { subscriber.withLockedValue { $0 }?.isConnected ?? false }
 
-    private func subscriberConnected(reconnected: Bool) {
+    /// A subscriber connection carrying `channels` is up: their users held since it dropped are caught up.
+    private func subscriberConnected(reconnected: Bool, channels: Set<String>) {
+        let keys = settings.keys
         let (delegate, due) = state.withLockedValue { state in
-            state.subscriberUp = true
             var due: [String] = []
-            for (userID, user) in state.users where user.held != nil && !user.catchingUp {
-                state.users[userID]?.catchingUp = true
+            for index in state.users.indices {
+                let (userID, user) = state.users[index]
+                guard user.held != nil, !user.catchingUp, channels.contains(keys.notificationChannel(userID)) else { continue }
+                state.users.values[index].catchingUp = true
                 due.append(userID)
             }
             return (state.delegate, due)
         }
         // On a cluster, one shard's subscriber may be up while another is still away.
         delegate?.broker(readinessChanged: isReady)
-        if reconnected { metrics.reconnected() }
+        if reconnected {
+            metrics.reconnected()
+            logger.info("Redis subscriber back: catching up its users", metadata: ["users": "\(due.count)", "channels": "\(channels.count)"])
+        }
         for user in due { catchUp(user: user) }
     }
 
     /// From here on, each followed user's live events are held until a catch-up has read what the
     /// stream got meanwhile. Held from the drop, not from the reconnect: a live event delivered
     /// before the catch-up began would move the user past the gap, and the gap would be lost.
-    private func subscriberDisconnected() {
+    /// On a cluster only the users of the dropped shard's `channels` are held.
+    private func subscriberDisconnected(channels: Set<String>) {
+        let keys = settings.keys
         let delegate = state.withLockedValue { state in
-            state.subscriberUp = false
-            state.drops += 1
-            for userID in state.users.keys where state.users[userID]?.held == nil { state.users[userID]?.held = [] }
+            for index in state.users.indices where channels.contains(keys.notificationChannel(state.users[index].key)) {
+                state.users.values[index].drops += 1
+                if state.users.values[index].held == nil { state.users.values[index].held = [] }
+            }
             return state.delegate
         }
         delegate?.broker(readinessChanged: false)
@@ -187,6 +197,7 @@ public final class RedisBroker: Broker {
             for channel in channels where channel.hasPrefix(keys.notificationChannelPrefix) {
                 let userID = keys.user(ofNotificationChannel: channel)
                 guard var user = state.users[userID] else { continue }
+                user.drops += 1
                 if user.held == nil { user.held = [] }
                 if !user.catchingUp {
                     user.catchingUp = true
@@ -204,17 +215,22 @@ public final class RedisBroker: Broker {
     public func setInterest(_ channel: BrokerChannel, active: Bool) {
         guard case .notifications(let userID) = channel else { return }  // price channels: always followed
         let subscriber = self.subscriber.withLockedValue { $0 }
+        let channelName = settings.keys.notificationChannel(userID)
         if active {
             // Events from a moment before now on are caught up after a reconnect.
             let start = StreamID(milliseconds: UInt64(max(0, Timestamp.now().millisecondsSinceEpoch - 1000)), sequence: 0)
+            // Subscribed first, so that a drop of the connection that carries the channel from
+            // now on holds this user; asked under the lock, so that a drop before it is seen here.
+            subscriber?.subscribe(channelName)
             state.withLockedValue { state in
-                // Followed while the subscriber is away: caught up when it is back.
-                if state.users[userID] == nil { state.users[userID] = UserState(lastID: start, held: state.subscriberUp ? nil : []) }
+                // Followed while its channel's connection is away: caught up when that is back.
+                guard state.users[userID] == nil else { return }
+                let up = subscriber?.isConnected(channel: channelName) ?? false
+                state.users[userID] = UserState(lastID: start, held: up ? nil : [])
             }
-            subscriber?.subscribe(settings.keys.notificationChannel(userID))
         } else {
             _ = state.withLockedValue { $0.users.removeValue(forKey: userID) }
-            subscriber?.unsubscribe(settings.keys.notificationChannel(userID))
+            subscriber?.unsubscribe(channelName)
         }
     }
 
@@ -271,11 +287,12 @@ public final class RedisBroker: Broker {
     /// and lose it for good (the chaos test that cuts the Redis link found this when a cut fell
     /// during a catch-up).
     private func catchUp(user userID: String) {
+        let channel = settings.keys.notificationChannel(userID)
         Task {
             var delay = Duration.milliseconds(100)
             while true {
                 let start = state.withLockedValue { state in
-                    state.users[userID].map { (since: $0.lastID, drops: state.drops) }
+                    state.users[userID].map { (since: $0.lastID, drops: $0.drops) }
                 }
                 guard let start else { return }
                 let replay: NotificationReplay
@@ -290,13 +307,15 @@ public final class RedisBroker: Broker {
                     delay = min(delay * 2, .seconds(2))
                     continue
                 }
+                let subscriber = self.subscriber.withLockedValue { $0 }
                 let done = state.withLockedValue { state -> Bool in
                     guard var user = state.users[userID] else { return true }
                     Self.deliver(replay.events + (user.held ?? []), to: userID, user: &user, delegate: state.delegate)
                     // Dropped again since the read began: what the stream got meanwhile is unread.
-                    let again = state.drops != start.drops
+                    // Read again now if the connection is back, else when it is.
+                    let again = user.drops != start.drops
                     user.held = again ? [] : nil
-                    user.catchingUp = again && state.subscriberUp
+                    user.catchingUp = again && (subscriber?.isConnected(channel: channel) ?? false)
                     state.users[userID] = user
                     return !user.catchingUp
                 }

@@ -141,6 +141,29 @@ struct RedisClusters {
         print("cluster: writes to the killed master's slots succeed again \(writable) after the kill; subscribers moved \(ContinuousClock.now - killed) after")
     }
 
+    @Test func aCutShardConnectionReportsOnlyItsOwnChannels() async throws {
+        let cluster = try await RedisClusterNodes.start()
+        let client = try clusterClient(cluster)
+        defer { Task { await client.shutdown() } }
+        let probe = SubscriberProbe()
+        let subscriber = shardedSubscriber(client, probe)
+        defer { Task { await subscriber.shutdown() } }
+        let channels = (0..<12).map { "notifications:{u\($0)}" }
+        for channel in channels { subscriber.subscribe(channel) }
+        for channel in channels { try await subscriber.waitUntilSubscribed(channel, timeout: .seconds(10)) }
+        let node = try #require(try cluster.owner(ofSlot: RedisClusterSlot.of(channels[0])))
+        let onNode = Set(try channels.filter { try cluster.owner(ofSlot: RedisClusterSlot.of($0))?.port == node.port })
+        #expect(onNode.count < channels.count)
+
+        #expect(try node.killClients(named: "tickwire-subscriber") == 1)
+        try await eventually("that shard's subscriber reconnects") { probe.connects.withLockedValue { $0 }.contains(true) }
+        // The broker holds and catches up the users of these channels only.
+        #expect(probe.disconnectedChannels.withLockedValue { $0 } == [onNode])
+        #expect(probe.connectedChannels.withLockedValue { $0 }.last == onNode)
+        #expect(channels.allSatisfy { subscriber.isConnected(channel: $0) })
+        try await publishUntilReceived(client, probe, channels.map { ($0, "after-\($0)") }, "every channel delivers again")
+    }
+
     @Test func aSubscribedSlotMigratedAwayIsFollowedToItsNewMaster() async throws {
         let cluster = try await RedisClusterNodes.start()
         let client = try clusterClient(cluster)

@@ -11,13 +11,22 @@ final class SubscriberProbe: Sendable {
     let messages = NIOLockedValueBox<[(String, String)]>([])
     let connects = NIOLockedValueBox<[Bool]>([])
     let disconnects = NIOLockedValueBox(0)
+    /// The channels each `connected` and `disconnected` reported, in order.
+    let connectedChannels = NIOLockedValueBox<[Set<String>]>([])
+    let disconnectedChannels = NIOLockedValueBox<[Set<String>]>([])
     let lost = NIOLockedValueBox<[String]>([])
 
     var events: RedisSubscriber.Events {
         RedisSubscriber.Events(
             message: { channel, payload in self.messages.withLockedValue { $0.append((channel, String(buffer: payload))) } },
-            connected: { reconnected in self.connects.withLockedValue { $0.append(reconnected) } },
-            disconnected: { self.disconnects.withLockedValue { $0 += 1 } },
+            connected: { reconnected, channels in
+                self.connectedChannels.withLockedValue { $0.append(channels) }
+                self.connects.withLockedValue { $0.append(reconnected) }
+            },
+            disconnected: { channels in
+                self.disconnectedChannels.withLockedValue { $0.append(channels) }
+                self.disconnects.withLockedValue { $0 += 1 }
+            },
             lost: { channels in self.lost.withLockedValue { $0 += channels } })
     }
 
@@ -79,6 +88,11 @@ struct Subscribers {
         try await subscriber.waitUntilSubscribed("c")
         try redis.cli("CLIENT", "KILL", "TYPE", "pubsub")
         try await eventually("it reconnects") { probe.connects.withLockedValue { $0 } == [false, true] }
+        // The drop and the reconnect name what the connection carries: the broker holds and
+        // catches up exactly those channels' users.
+        #expect(probe.disconnectedChannels.withLockedValue { $0 } == [["a", "b", "c"]])
+        #expect(probe.connectedChannels.withLockedValue { $0 }.last == ["a", "b", "c"])
+        #expect(subscriber.isConnected(channel: "b"))
         for channel in ["a", "b", "c"] { try await subscriber.waitUntilSubscribed(channel) }
         try redis.cli("PUBLISH", "b", "after-kill")
         try await eventually("messages flow again") { probe.received("after-kill") }

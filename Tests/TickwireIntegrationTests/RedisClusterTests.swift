@@ -131,6 +131,42 @@ struct RedisClusterMode {
         print("cluster: publishes to every shard again \(recovered) after a master was killed; 600 acknowledged over \(users.count) users, \(refused) refused attempts; slot \(slot) migrated while publishing")
     }
 
+    @Test func aShardsSubscriberCutCatchesUpOnlyThatShardsUsersAndLosesNothing() async throws {
+        let cluster = try await RedisClusterNodes.start()
+        let a = try await TestServer.start(["--redis-url", cluster.url])
+        let (users, sockets) = try await followUsersOnEveryShard(cluster, gateways: [a])
+        for user in users {
+            let id = try await a.publish(user: user, data: .notification("before-\(user)"))
+            #expect(try await sockets[user]!.expectEvent("notification").id == id, "\(user)")
+        }
+        let masters = try cluster.masters()
+        // A catch-up reads the user's stream (it exists now) with the replay script, the one caller of XINFO STREAM.
+        func streamReads(_ node: RedisServer) throws -> Int {
+            let stats = try node.cli("INFO", "commandstats")
+            // INFO ends its lines with CRLF, one Character in Swift.
+            let line = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_xinfo|stream:") }
+            return line.flatMap { Int($0.split(separator: "=")[1].split(separator: ",")[0]) } ?? 0
+        }
+        let before = try masters.map(streamReads)
+        let victim = try #require(try cluster.owner(ofSlot: RedisClusterSlot.of("{\(users[0])}")))
+        let onVictim = try users.filter { try cluster.owner(ofSlot: RedisClusterSlot.of("{\($0)}"))?.port == victim.port }
+        let victimIndex = try #require(masters.firstIndex { $0.port == victim.port })
+
+        // Cut the gateway's subscriber connection to one master (the node stays up).
+        #expect(try victim.killClients(named: "tickwire-subscriber") == 1)
+        try await eventually(timeout: .seconds(15), "that shard's users caught up") {
+            try streamReads(victim) >= before[victimIndex] + onVictim.count
+        }
+        // Every user still gets what is published now, and only the cut shard's streams were read.
+        for user in users {
+            let id = try await a.publish(user: user, data: .notification("after-cut-\(user)"))
+            #expect(try await sockets[user]!.expectEvent("notification").id == id, "\(user)")
+        }
+        for (index, master) in masters.enumerated() where index != victimIndex {
+            #expect(try streamReads(master) == before[index], "no catch-up on the master at \(master.port): its subscriber never dropped")
+        }
+    }
+
     @Test func aBadClusterURLIsOneLine() async throws {
         let process = try TestProcess.launch(["serve", "--redis-url", "redis+cluster://127.0.0.1:7000/1"])
         #expect(try await process.waitForExit(timeout: .seconds(10)) != 0)

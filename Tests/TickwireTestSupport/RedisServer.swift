@@ -88,6 +88,17 @@ public final class RedisServer: @unchecked Sendable {
         try Self.cli(port: port, arguments)
     }
 
+    /// Closes the connections of the clients that called themselves `name` (`CLIENT SETNAME`);
+    /// returns how many. The server stays up: a cut link, seen from those clients.
+    @discardableResult
+    public func killClients(named name: String) throws -> Int {
+        let ids = try cli("CLIENT", "LIST").split(whereSeparator: \.isNewline)
+            .filter { $0.split(separator: " ").contains("name=\(name)") }
+            .compactMap { $0.split(separator: " ").first { $0.hasPrefix("id=") }?.dropFirst(3) }
+        for id in ids { try cli("CLIENT", "KILL", "ID", String(id)) }
+        return ids.count
+    }
+
     static func cli(port: Int, _ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Executables.find("redis-cli") ?? "/usr/bin/redis-cli")
