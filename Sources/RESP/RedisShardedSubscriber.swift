@@ -182,7 +182,8 @@ public final class RedisShardedSubscriber: RedisPubSub {
             guard let self else { return }
             let moved = self.replace(by: topology)
             if !moved.isEmpty {
-                self.logger.info("sharded channels moved to another master", metadata: ["channels": "\(moved.count)"])
+                // Moved, or placed at last: their slot has a master again, or this is the first topology.
+                self.logger.info("sharded channels placed on a new master", metadata: ["channels": "\(moved.count)"])
                 self.events.lost(moved)
             }
         }
