@@ -76,6 +76,19 @@ public final class RedisBroker: Broker {
         /// Counts the drops (and losses) of this user's channel: a catch-up that read the stream
         /// before the latest must read it again.
         var drops = 0
+
+        /// The channel dropped: live events are held from now until a catch-up has read the stream.
+        mutating func hold() {
+            drops += 1
+            if held == nil { held = [] }
+        }
+
+        /// Marks a catch-up as started; false if one is due but already runs, or none is due.
+        mutating func startCatchUp() -> Bool {
+            guard held != nil, !catchingUp else { return false }
+            catchingUp = true
+            return true
+        }
     }
 
     private struct State {
@@ -152,14 +165,10 @@ public final class RedisBroker: Broker {
 
     /// A subscriber connection carrying `channels` is up: their users held since it dropped are caught up.
     private func subscriberConnected(reconnected: Bool, channels: Set<String>) {
-        let keys = settings.keys
         let (delegate, due) = state.withLockedValue { state in
             var due: [String] = []
-            for index in state.users.indices {
-                let (userID, user) = state.users[index]
-                guard user.held != nil, !user.catchingUp, channels.contains(keys.notificationChannel(userID)) else { continue }
-                state.users.values[index].catchingUp = true
-                due.append(userID)
+            forEachFollowedUser(on: channels, in: &state) { userID, user in
+                if user.startCatchUp() { due.append(userID) }
             }
             return (state.delegate, due)
         }
@@ -177,12 +186,8 @@ public final class RedisBroker: Broker {
     /// before the catch-up began would move the user past the gap, and the gap would be lost.
     /// On a cluster only the users of the dropped shard's `channels` are held.
     private func subscriberDisconnected(channels: Set<String>) {
-        let keys = settings.keys
         let delegate = state.withLockedValue { state in
-            for index in state.users.indices where channels.contains(keys.notificationChannel(state.users[index].key)) {
-                state.users.values[index].drops += 1
-                if state.users.values[index].held == nil { state.users.values[index].held = [] }
-            }
+            forEachFollowedUser(on: channels, in: &state) { _, user in user.hold() }
             return state.delegate
         }
         delegate?.broker(readinessChanged: false)
@@ -191,23 +196,26 @@ public final class RedisBroker: Broker {
     /// On a cluster, these channels moved to another master (or a node dropped them): what was
     /// published on them meanwhile went nowhere. Their users are caught up as after a reconnect.
     private func channelsLost(_ channels: [String]) {
-        let keys = settings.keys
         let due = state.withLockedValue { state -> [String] in
             var due: [String] = []
-            for channel in channels where channel.hasPrefix(keys.notificationChannelPrefix) {
-                let userID = keys.user(ofNotificationChannel: channel)
-                guard var user = state.users[userID] else { continue }
-                user.drops += 1
-                if user.held == nil { user.held = [] }
-                if !user.catchingUp {
-                    user.catchingUp = true
-                    due.append(userID)
-                }
-                state.users[userID] = user
+            forEachFollowedUser(on: channels, in: &state) { userID, user in
+                user.hold()
+                if user.startCatchUp() { due.append(userID) }
             }
             return due
         }
         for user in due { catchUp(user: user) }
+    }
+
+    /// Calls `body` with each followed user whose notification channel is among `channels` (price channels are skipped).
+    private func forEachFollowedUser(
+        on channels: some Sequence<String>, in state: inout State, _ body: (String, inout UserState) -> Void
+    ) {
+        let keys = settings.keys
+        for channel in channels where channel.hasPrefix(keys.notificationChannelPrefix) {
+            let userID = keys.user(ofNotificationChannel: channel)
+            if state.users[userID] != nil { body(userID, &state.users[userID]!) }
+        }
     }
 
     // MARK: Interest

@@ -37,6 +37,19 @@ func shardedSubscriber(_ client: RedisClusterClient, _ probe: SubscriberProbe) -
     return subscriber
 }
 
+/// Subscribes to twelve users' notification channels (spread over the shards) and returns them once each is confirmed.
+func subscribeTwelveChannels(_ subscriber: RedisShardedSubscriber) async throws -> [String] {
+    let channels = (0..<12).map { "notifications:{u\($0)}" }
+    for channel in channels { subscriber.subscribe(channel) }
+    for channel in channels { try await subscriber.waitUntilSubscribed(channel, timeout: .seconds(10)) }
+    return channels
+}
+
+/// Those of `channels` whose slot `node` serves now.
+func channels(of channels: [String], servedBy node: RedisServer, in cluster: RedisClusterNodes) -> [String] {
+    channels.filter { (try? cluster.owner(ofSlot: RedisClusterSlot.of($0)))?.port == node.port }
+}
+
 /// SPUBLISHes each (channel, payload) not received yet, until all are: Pub/Sub keeps nothing for
 /// a subscriber that blinked (a late ping on a loaded machine), so one publish proves nothing.
 func publishUntilReceived(
@@ -120,12 +133,10 @@ struct RedisClusters {
         let probe = SubscriberProbe()
         let subscriber = shardedSubscriber(client, probe)
         defer { Task { await subscriber.shutdown() } }
-        let channels = (0..<12).map { "notifications:{u\($0)}" }
-        for channel in channels { subscriber.subscribe(channel) }
-        for channel in channels { try await subscriber.waitUntilSubscribed(channel, timeout: .seconds(10)) }
+        let channels = try await subscribeTwelveChannels(subscriber)
 
         let victim = try #require(try cluster.owner(ofSlot: RedisClusterSlot.of(channels[0])))
-        let onVictim = channels.filter { (try? cluster.owner(ofSlot: RedisClusterSlot.of($0)))?.port == victim.port }
+        let onVictim = RESPTests.channels(of: channels, servedBy: victim, in: cluster)
         let killed = ContinuousClock.now
         await victim.kill()
         try await eventually(timeout: .seconds(30), "a write to the killed master's slot succeeds") {
@@ -148,11 +159,9 @@ struct RedisClusters {
         let probe = SubscriberProbe()
         let subscriber = shardedSubscriber(client, probe)
         defer { Task { await subscriber.shutdown() } }
-        let channels = (0..<12).map { "notifications:{u\($0)}" }
-        for channel in channels { subscriber.subscribe(channel) }
-        for channel in channels { try await subscriber.waitUntilSubscribed(channel, timeout: .seconds(10)) }
+        let channels = try await subscribeTwelveChannels(subscriber)
         let node = try #require(try cluster.owner(ofSlot: RedisClusterSlot.of(channels[0])))
-        let onNode = Set(try channels.filter { try cluster.owner(ofSlot: RedisClusterSlot.of($0))?.port == node.port })
+        let onNode = Set(RESPTests.channels(of: channels, servedBy: node, in: cluster))
         #expect(onNode.count < channels.count)
 
         #expect(try node.killClients(named: "tickwire-subscriber") == 1)
