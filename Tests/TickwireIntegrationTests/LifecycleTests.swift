@@ -104,6 +104,8 @@ struct Lifecycle {
         let server = try await TestServer.start(["--feed", "none"])
         let first = try await server.connectReady(user: "returning")
         _ = try await first.close()
+        // The server ends the session just after it answers the close: only a user who has left can come back.
+        try await eventually("the first session ended") { try await server.metric("tickwire_connections_active") == 0 }
         _ = try await server.connectReady(user: "returning")
         try await eventually("the reconnect is counted") { try await server.metric("tickwire_reconnects_total") == 1 }
         #expect(try await server.metric("tickwire_connects_total") == 2)
